@@ -1,0 +1,122 @@
+"""pghistory_core: trigger-based history tracking for Postgres, for any Python ORM.
+
+Pure Python, standard library only. Describe what to track (:class:`Table`,
+:class:`Tracking`, trackers, conditions), render the SQL without a connection
+(:mod:`pghistory_core.render`), install and check it over any DB-API connection
+(:mod:`pghistory_core.lifecycle`), and group changes under a context
+(:func:`context`).
+"""
+
+from __future__ import annotations
+
+from pghistory_core.conditions import (
+    AllChange,
+    AllDontChange,
+    AnyChange,
+    AnyDontChange,
+    Condition,
+    ConditionNode,
+    F,
+    Q,
+)
+from pghistory_core.context import ActiveContext, context, current, ignore, is_ignored
+from pghistory_core.errors import (
+    ConfigurationError,
+    ContextError,
+    DriftError,
+    DuplicateLabelError,
+    HistoryError,
+    InvalidConditionError,
+    InvalidNameError,
+    InvalidTrackerError,
+    PghistoryError,
+    RevertConflictError,
+    UnknownColumnError,
+    UnsupportedError,
+)
+from pghistory_core.events import create_event
+from pghistory_core.lifecycle import State, Status, check, install, prune, status, uninstall
+from pghistory_core.render import all_artefacts, render_install_script
+from pghistory_core.schema import Column, Table
+from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ContextMode, Tracking
+from pghistory_core.trackers import (
+    Delete,
+    DeleteEvent,
+    Insert,
+    InsertEvent,
+    Level,
+    ManualEvent,
+    New,
+    Old,
+    Operation,
+    Row,
+    RowEvent,
+    RowRef,
+    Statement,
+    Tracker,
+    Update,
+    UpdateEvent,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveContext",
+    "AllChange",
+    "AllDontChange",
+    "AnyChange",
+    "AnyDontChange",
+    "Column",
+    "Condition",
+    "ConditionNode",
+    "ConfigurationError",
+    "ContextError",
+    "ContextMode",
+    "DENORMALIZED",
+    "Delete",
+    "DeleteEvent",
+    "DriftError",
+    "DuplicateLabelError",
+    "F",
+    "FK",
+    "HistoryError",
+    "Insert",
+    "InsertEvent",
+    "InvalidConditionError",
+    "InvalidNameError",
+    "InvalidTrackerError",
+    "Level",
+    "ManualEvent",
+    "NO_CONTEXT",
+    "New",
+    "Old",
+    "Operation",
+    "PghistoryError",
+    "Q",
+    "RevertConflictError",
+    "Row",
+    "RowEvent",
+    "RowRef",
+    "State",
+    "Statement",
+    "Status",
+    "Table",
+    "Tracker",
+    "Tracking",
+    "UnknownColumnError",
+    "UnsupportedError",
+    "Update",
+    "UpdateEvent",
+    "all_artefacts",
+    "check",
+    "context",
+    "create_event",
+    "current",
+    "ignore",
+    "install",
+    "is_ignored",
+    "prune",
+    "render_install_script",
+    "status",
+    "uninstall",
+]

@@ -1,0 +1,327 @@
+"""Lifecycle: compare what should be installed with what the catalog holds, and act.
+
+Layer: lifecycle. Every object pghistory installs carries ``COMMENT 'pghistory:<content
+hash>:<definition hash>'``: the content hash is the hash of the SQL we rendered; the
+definition hash is the hash of the definition Postgres reported right after install
+(``pg_get_triggerdef``, the function source, the table's columns). One catalog query reads
+both for every object, so:
+
+- ``installed``: present, content hash as expected, definition unchanged, enabled;
+- ``outdated``: present but the specs now render different SQL, or someone changed it by
+  hand (``CREATE OR REPLACE FUNCTION``, ``ALTER TABLE ... DISABLE TRIGGER``, a dropped
+  column), or it exists without our comment;
+- ``missing``: absent;
+- ``orphaned``: carries our comment but no spec describes it.
+
+Install is idempotent and runs in one transaction under an advisory lock; objects already
+installed are not touched (no DDL, no locks on busy tables). Event tables are never dropped
+or rewritten by install or prune: missing columns are added, changed types are altered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Sequence
+
+from pghistory_core import db, names, sql
+from pghistory_core.errors import DriftError, PghistoryError
+from pghistory_core.render import Artefact, all_artefacts, event_columns, event_table_ident
+from pghistory_core.spec import Tracking
+
+__all__ = ["State", "Status", "status", "install", "uninstall", "prune", "check", "COMMENT_PREFIX"]
+
+COMMENT_PREFIX = "pghistory:"
+# Any constant: serialises concurrent installs on one database.
+_ADVISORY_LOCK_KEY = 7_051_862_315
+
+
+class State(str, enum.Enum):
+    INSTALLED = "installed"
+    OUTDATED = "outdated"
+    MISSING = "missing"
+    ORPHANED = "orphaned"
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    """The state of one object. ``artefact`` is None for orphans."""
+
+    kind: str
+    schema: str
+    table: str
+    name: str
+    state: State
+    reason: str = ""
+    artefact: Artefact | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.table:
+            return f"{self.schema}.{self.table}:{self.name}"
+        return f"{self.schema}.{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    kind: str
+    schema: str
+    table: str
+    name: str
+    comment: str | None
+    definition: str
+    enabled: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        on = f"{self.schema}.{self.table}" if self.table else ""
+        return (self.kind, self.schema, on, self.name)
+
+
+def _definition_hash(definition: str) -> str:
+    return names.stable_hash(definition, 16)
+
+
+def _parse_comment(comment: str | None) -> tuple[str, str] | None:
+    if not comment or not comment.startswith(COMMENT_PREFIX):
+        return None
+    parts = comment[len(COMMENT_PREFIX) :].split(":")
+    if len(parts) != 2:
+        return None
+    return parts[0], parts[1]
+
+
+def _values_list(rows: list[tuple[str, ...]]) -> sql.Composable:
+    return sql.SQL("VALUES ") + sql.join(
+        ", ", [sql.SQL("(") + sql.join(", ", [sql.Literal(v) for v in row]) + sql.SQL(")") for row in rows]
+    )
+
+
+def _catalog_query(artefacts: Sequence[Artefact]) -> sql.Composable:
+    """One query returning our objects and every object an artefact names."""
+    triggers = [(a.table[0], a.table[1], a.name) for a in artefacts if a.kind == "trigger" and a.table]
+    functions = [(a.schema, a.name) for a in artefacts if a.kind == "function"]
+    tables = [(a.schema, a.name) for a in artefacts if a.kind == "table"]
+    like = sql.Literal(COMMENT_PREFIX + "%")
+
+    def named(columns: str, rows: list[tuple[str, ...]]) -> sql.Composable:
+        if not rows:
+            return sql.SQL("FALSE")
+        return sql.SQL("(" + columns + ") IN (") + _values_list(rows) + sql.SQL(")")
+
+    return sql.SQL(
+        """
+SELECT 'trigger', n.nspname::text, c.relname::text, t.tgname::text, d.description,
+       pg_get_triggerdef(t.oid), t.tgenabled::text
+  FROM pg_trigger t
+  JOIN pg_class c ON c.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0
+ WHERE NOT t.tgisinternal AND (d.description LIKE {like} OR {triggers})
+UNION ALL
+SELECT 'function', n.nspname::text, '', p.proname::text, d.description,
+       p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''), NULL
+  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+  LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
+ WHERE d.description LIKE {like} OR {functions}
+UNION ALL
+SELECT 'table', n.nspname::text, '', c.relname::text, d.description,
+       (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), NULL
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+ WHERE c.relkind IN ('r', 'p') AND (d.description LIKE {like} OR {tables})
+"""
+    ).format(
+        like=like,
+        triggers=named("n.nspname, c.relname, t.tgname", triggers),
+        functions=named("n.nspname, p.proname", functions),
+        tables=named("n.nspname, c.relname", tables),
+    )
+
+
+def _read_catalog(conn: db.Connection, artefacts: Sequence[Artefact]) -> dict[tuple[str, str, str, str], _Found]:
+    found: dict[tuple[str, str, str, str], _Found] = {}
+    for row in db.fetch_all(conn, _catalog_query(artefacts)):
+        item = _Found(*(str(v) if v is not None else None for v in row))  # type: ignore[arg-type]
+        found[item.key] = item
+    return found
+
+
+def _state_of(artefact: Artefact, found: _Found | None) -> tuple[State, str]:
+    if found is None:
+        return State.MISSING, ""
+    parsed = _parse_comment(found.comment)
+    if parsed is None:
+        return State.OUTDATED, "exists but was not installed by pghistory (no pghistory comment)"
+    content_hash, definition_hash = parsed
+    if content_hash != artefact.content_hash:
+        return State.OUTDATED, "the specs render a different definition"
+    if definition_hash != _definition_hash(found.definition):
+        return State.OUTDATED, "changed in the database since it was installed"
+    if found.enabled is not None and found.enabled not in ("O", "A"):
+        return State.OUTDATED, "disabled"
+    return State.INSTALLED, ""
+
+
+def _statuses(artefacts: Sequence[Artefact], found: dict[tuple[str, str, str, str], _Found]) -> list[Status]:
+    result: list[Status] = []
+    expected = set()
+    for artefact in artefacts:
+        expected.add(artefact.key)
+        state, reason = _state_of(artefact, found.get(artefact.key))
+        table = artefact.table[1] if artefact.table else ""
+        schema = artefact.table[0] if artefact.table else artefact.schema
+        result.append(Status(artefact.kind, schema, table, artefact.name, state, reason, artefact))
+    for key, item in sorted(found.items()):
+        if key not in expected and _parse_comment(item.comment) is not None:
+            result.append(Status(item.kind, item.schema, item.table, item.name, State.ORPHANED, "no spec describes it"))
+    return result
+
+
+def status(conn: db.Connection, trackings: Sequence[Tracking]) -> list[Status]:
+    """The state of every object the trackings need, and of orphaned pghistory objects."""
+    artefacts = all_artefacts(trackings)
+    return _statuses(artefacts, _read_catalog(conn, artefacts))
+
+
+def check(conn: db.Connection, trackings: Sequence[Tracking]) -> list[Status]:
+    """Raise :class:`DriftError` listing every object not in the installed state."""
+    drift = [s for s in status(conn, trackings) if s.state != State.INSTALLED]
+    if drift:
+        lines = [f"  {s.kind} {s.display_name}: {s.state.value}" + (f" ({s.reason})" if s.reason else "") for s in drift]
+        raise DriftError("history tracking differs from the specs:\n" + "\n".join(lines))
+    return []
+
+
+ProgressCallback = Callable[[str], None]
+
+
+def _migrate_event_table(conn: db.Connection, tracking: Tracking) -> list[sql.Composable]:
+    """ALTERs that bring an existing event table to the spec's columns (never drops)."""
+    ident = event_table_ident(tracking)
+    expected = event_columns(tracking)
+    rows = db.fetch_all(
+        conn,
+        sql.SQL(
+            "SELECT a.attname::text, a.atttypid::bigint FROM pg_attribute a "
+            "WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        ).format(sql.Literal(sql.render(ident))),
+    )
+    current = {str(name): int(oid) for name, oid in rows}  # type: ignore[call-overload]
+    wanted = [(n, t) for n, t in expected if n != "pgh_id"]
+    oids = dict(
+        (str(t), int(o) if o is not None else None)  # type: ignore[call-overload]
+        for t, o in db.fetch_all(
+            conn,
+            sql.SQL("SELECT t, to_regtype(t)::oid::bigint FROM unnest(ARRAY[{}]::text[]) AS t").format(
+                sql.join(", ", [sql.Literal(t) for _, t in wanted])
+            ),
+        )
+    )
+    statements: list[sql.Composable] = []
+    for name, type_ in wanted:
+        if name not in current:
+            statements.append(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(ident, sql.Identifier(name), sql.SQL(type_))
+            )
+        elif oids.get(type_) is not None and oids[type_] != current[name]:
+            statements.append(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}::{}").format(
+                    ident, sql.Identifier(name), sql.SQL(type_), sql.Identifier(name), sql.SQL(type_)
+                )
+            )
+    return statements
+
+
+def install(
+    conn: db.Connection, trackings: Sequence[Tracking], *, progress: ProgressCallback | None = None
+) -> list[Status]:
+    """Install or update every object of *trackings* in one transaction.
+
+    Returns the statuses before install of the objects that were (re)created.
+    """
+    artefacts = all_artefacts(trackings)
+    by_table = {(t.event_schema_name, t.event_table_name): t for t in trackings}
+    changed: list[Status] = []
+    with db.transaction(conn):
+        db.execute(conn, sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(_ADVISORY_LOCK_KEY)))
+        found = _read_catalog(conn, artefacts)
+        touched: list[Artefact] = []
+        for current in _statuses(artefacts, found):
+            artefact = current.artefact
+            if artefact is None or current.state == State.INSTALLED:
+                continue
+            if progress:
+                progress(f"{current.state.value}: {artefact.kind} {artefact.display_name}")
+            tracking = by_table.get((artefact.schema, artefact.name)) if artefact.kind == "table" else None
+            if artefact.kind == "table" and current.state == State.OUTDATED and tracking is not None:
+                for statement in _migrate_event_table(conn, tracking):
+                    db.execute(conn, statement)
+            db.execute(conn, artefact.create)
+            touched.append(artefact)
+            changed.append(current)
+        if touched:
+            after = _read_catalog(conn, touched)
+            comments = []
+            for artefact in touched:
+                item = after.get(artefact.key)
+                if item is None:  # pragma: no cover - create succeeded, so it exists
+                    raise PghistoryError(f"{artefact.kind} {artefact.display_name} was not created")
+                text = f"{COMMENT_PREFIX}{artefact.content_hash}:{_definition_hash(item.definition)}"
+                comments.append(artefact.comment_sql(text))
+            db.execute(conn, sql.join(";\n", comments))
+    return changed
+
+
+def _drop_statement(item: Status) -> sql.Composable:
+    if item.artefact is not None:
+        return item.artefact.drop
+    if item.kind == "trigger":
+        return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(item.name), sql.Identifier(item.schema, item.table)
+        )
+    if item.kind == "function":
+        return sql.SQL("DROP FUNCTION IF EXISTS {}").format(sql.Identifier(item.schema, item.name))
+    raise PghistoryError(f"refusing to drop {item.kind} {item.display_name}")  # pragma: no cover
+
+
+def uninstall(
+    conn: db.Connection,
+    trackings: Sequence[Tracking],
+    *,
+    drop_event_tables: bool = False,
+    progress: ProgressCallback | None = None,
+) -> list[Status]:
+    """Remove the triggers and functions of *trackings* (event tables only if asked).
+
+    The shared context table and functions stay: other trackings may use them.
+    """
+    removed: list[Status] = []
+    with db.transaction(conn):
+        current = [s for s in status(conn, trackings) if s.artefact is not None and s.artefact.owner is not None]
+        # Triggers before the functions they call.
+        order = {"trigger": 0, "function": 1, "table": 2}
+        for item in sorted(current, key=lambda s: order[s.kind]):
+            if item.state == State.MISSING or (item.kind == "table" and not drop_event_tables):
+                continue
+            if progress:
+                progress(f"drop {item.kind} {item.display_name}")
+            db.execute(conn, _drop_statement(item))
+            removed.append(item)
+    return removed
+
+
+def prune(conn: db.Connection, trackings: Sequence[Tracking], *, progress: ProgressCallback | None = None) -> list[Status]:
+    """Drop orphaned pghistory triggers and functions. Tables (data) are only reported."""
+    removed: list[Status] = []
+    with db.transaction(conn):
+        orphans = [s for s in status(conn, trackings) if s.state == State.ORPHANED and s.kind != "table"]
+        for item in sorted(orphans, key=lambda s: s.kind != "trigger"):
+            if progress:
+                progress(f"drop orphaned {item.kind} {item.display_name}")
+            db.execute(conn, _drop_statement(item))
+            removed.append(item)
+    return removed

@@ -1,0 +1,617 @@
+"""Rendering: from descriptions to SQL, without a connection.
+
+Layer: rendering. Produces one :class:`Artefact` per installed object (the shared context
+table and its functions; per tracking an event table, one trigger function and trigger per
+tracker, and the append-only protection). Each artefact knows its create and drop SQL and
+a content hash; the lifecycle layer stores that hash in the object's ``COMMENT``.
+
+Design rules enforced here (see ARCHITECTURE.md):
+
+- every reference is schema-qualified, so nothing depends on ``search_path``;
+- nothing on the per-row or per-statement path opens a subtransaction
+  (no ``BEGIN ... EXCEPTION``); settings are read with ``current_setting(name, true)``;
+- the shared context row is written at most once per statement (statement level: after the
+  events are inserted and only if there were any; row level: the context function skips
+  the write when the transaction already wrote the same id and metadata);
+- statement-level updates pair old and new rows by primary key, and rows whose primary
+  key changed are paired among themselves in transition-table order, so they are recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+from pghistory_core import conditions as c
+from pghistory_core import names, sql
+from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ResolvedTracker, Tracking
+from pghistory_core.trackers import Delete, Insert, New, Old, Row, Update
+
+__all__ = [
+    "Artefact",
+    "SETTING_CONTEXT_ID",
+    "SETTING_CONTEXT_METADATA",
+    "SETTING_IGNORE",
+    "RENDER_VERSION",
+    "context_artefacts",
+    "tracking_artefacts",
+    "all_artefacts",
+    "compile_tracker_condition",
+    "context_table",
+    "context_id_function",
+    "attach_context_function",
+]
+
+#: Bumped when the generated SQL changes shape, so installed objects show as outdated.
+RENDER_VERSION = "1"
+
+#: Transaction-local settings (``set_config(name, value, true)``) read by the triggers.
+SETTING_CONTEXT_ID = "pghistory.context_id"
+SETTING_CONTEXT_METADATA = "pghistory.context_metadata"
+SETTING_IGNORE = "pghistory.ignore"
+#: Written by the context function: which id+metadata this transaction already stored.
+SETTING_CONTEXT_WRITTEN = "pghistory.context_written"
+
+CONTEXT_TABLE = "pghistory_context"
+CONTEXT_ID_FUNCTION = "pghistory_context_id"
+ATTACH_CONTEXT_FUNCTION = "pghistory_attach_context"
+
+# Transition-table names and the aliases the statement-level SQL uses for them.
+_OLD_TABLE = sql.Identifier("pgh_old")
+_NEW_TABLE = sql.Identifier("pgh_new")
+_OLD_ALIAS = sql.Identifier("pgh_o")
+_NEW_ALIAS = sql.Identifier("pgh_n")
+_PAIR_RN = sql.Identifier("pgh_pair_rn")
+
+
+@dataclasses.dataclass(frozen=True)
+class Artefact:
+    """One installed object.
+
+    ``kind`` is ``table``, ``function`` or ``trigger``. ``table`` is the (schema, name) a
+    trigger is on. ``create`` is idempotent-safe SQL that (re)creates the object;
+    ``drop`` removes it. ``comment_target`` is the ``COMMENT ON`` target.
+    """
+
+    kind: str
+    schema: str
+    name: str
+    create: sql.Composable
+    drop: sql.Composable
+    comment_target: sql.Composable
+    table: tuple[str, str] | None = None
+    #: the tracking this belongs to (None for the shared context machinery)
+    owner: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        on = ".".join(self.table) if self.table else ""
+        return (self.kind, self.schema, on, self.name)
+
+    @property
+    def display_name(self) -> str:
+        if self.table:
+            return f"{self.table[0]}.{self.table[1]}:{self.name}"
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def content_hash(self) -> str:
+        return names.stable_hash(RENDER_VERSION + "\n" + self.kind + "\n" + sql.render(self.create), 16)
+
+    def comment_sql(self, text: str) -> sql.Composable:
+        return sql.SQL("COMMENT ON {} IS {}").format(self.comment_target, sql.Literal(text))
+
+
+def _statements(*pieces: sql.Composable) -> sql.Composable:
+    return sql.join(";\n", pieces) + sql.SQL(";")
+
+
+def _function(schema: str, name: str, returns: str, language: str, body: str, volatility: str = "VOLATILE") -> sql.Composable:
+    return sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS {} LANGUAGE {} {} AS {}").format(
+        sql.Identifier(schema, name), sql.SQL(returns), sql.SQL(language), sql.SQL(volatility), sql.dollar_quote(body)
+    )
+
+
+# ------------------------------------------------------------------------------ context
+
+
+def context_table(schema: str) -> Artefact:
+    ident = sql.Identifier(schema, CONTEXT_TABLE)
+    create = sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (\n"
+        '    "id" uuid PRIMARY KEY,\n'
+        """    "metadata" jsonb NOT NULL DEFAULT '{{}}'::jsonb,\n"""
+        '    "created_at" timestamp with time zone NOT NULL DEFAULT now(),\n'
+        '    "updated_at" timestamp with time zone NOT NULL DEFAULT now()\n'
+        ")"
+    ).format(ident)
+    return Artefact(
+        kind="table",
+        schema=schema,
+        name=CONTEXT_TABLE,
+        create=_statements(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)), create),
+        drop=sql.SQL("DROP TABLE IF EXISTS {}").format(ident),
+        comment_target=sql.SQL("TABLE {}").format(ident),
+    )
+
+
+def attach_context_function(schema: str) -> Artefact:
+    """``pghistory_attach_context(id uuid, metadata jsonb) RETURNS uuid``: upserts a row.
+
+    Metadata is merged (``||``) so a later write in the same context never drops keys,
+    and the row is only rewritten when the merge changes it.
+    """
+    table = sql.Identifier(schema, CONTEXT_TABLE)
+    ident = sql.Identifier(schema, ATTACH_CONTEXT_FUNCTION)
+    body = sql.render(
+        sql.SQL(
+            "\n    INSERT INTO {table} AS pgh_c (\"id\", \"metadata\", \"created_at\", \"updated_at\")\n"
+            "    VALUES (p_id, coalesce(p_metadata, '{{}}'::jsonb), now(), now())\n"
+            "    ON CONFLICT (\"id\") DO UPDATE SET\n"
+            "        \"metadata\" = pgh_c.\"metadata\" || EXCLUDED.\"metadata\",\n"
+            "        \"updated_at\" = now()\n"
+            "    WHERE NOT (pgh_c.\"metadata\" @> EXCLUDED.\"metadata\");\n"
+            "    SELECT p_id;\n"
+        ).format(table=table)
+    )
+    create = sql.SQL(
+        "CREATE OR REPLACE FUNCTION {}(p_id uuid, p_metadata jsonb) RETURNS uuid LANGUAGE sql VOLATILE AS {}"
+    ).format(ident, sql.dollar_quote(body))
+    return Artefact(
+        kind="function",
+        schema=schema,
+        name=ATTACH_CONTEXT_FUNCTION,
+        create=create,
+        drop=sql.SQL("DROP FUNCTION IF EXISTS {}(uuid, jsonb)").format(ident),
+        comment_target=sql.SQL("FUNCTION {}(uuid, jsonb)").format(ident),
+    )
+
+
+def context_id_function(schema: str) -> Artefact:
+    """``pghistory_context_id() RETURNS uuid``: the active context id, stored once.
+
+    Reads the transaction-local settings the client sent. The shared row is written only
+    when this transaction has not yet stored this id with this metadata, so a row-level
+    trigger firing for 100k rows writes it once.
+    """
+    attach = sql.Identifier(schema, ATTACH_CONTEXT_FUNCTION)
+    body = sql.render(
+        sql.SQL(
+            "\nDECLARE\n"
+            "    v_id text := current_setting({id_setting}, true);\n"
+            "    v_meta text;\n"
+            "BEGIN\n"
+            "    IF v_id IS NULL OR v_id = '' THEN\n"
+            "        RETURN NULL;\n"
+            "    END IF;\n"
+            "    v_meta := coalesce(nullif(current_setting({meta_setting}, true), ''), '{{}}');\n"
+            "    IF current_setting({written_setting}, true) IS DISTINCT FROM v_id || v_meta THEN\n"
+            "        PERFORM {attach}(v_id::uuid, v_meta::jsonb);\n"
+            "        PERFORM set_config({written_setting}, v_id || v_meta, true);\n"
+            "    END IF;\n"
+            "    RETURN v_id::uuid;\n"
+            "END;\n"
+        ).format(
+            id_setting=sql.Literal(SETTING_CONTEXT_ID),
+            meta_setting=sql.Literal(SETTING_CONTEXT_METADATA),
+            written_setting=sql.Literal(SETTING_CONTEXT_WRITTEN),
+            attach=attach,
+        )
+    )
+    ident = sql.Identifier(schema, CONTEXT_ID_FUNCTION)
+    return Artefact(
+        kind="function",
+        schema=schema,
+        name=CONTEXT_ID_FUNCTION,
+        create=_function(schema, CONTEXT_ID_FUNCTION, "uuid", "plpgsql", body),
+        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
+        comment_target=sql.SQL("FUNCTION {}()").format(ident),
+    )
+
+
+def context_artefacts(schema: str) -> list[Artefact]:
+    return [context_table(schema), attach_context_function(schema), context_id_function(schema)]
+
+
+# ------------------------------------------------------------------------- event table
+
+
+def event_table_ident(tracking: Tracking) -> sql.Identifier:
+    return sql.Identifier(tracking.event_schema_name, tracking.event_table_name)
+
+
+def event_columns(tracking: Tracking) -> list[tuple[str, str]]:
+    """(name, SQL type) of every event-table column, in order."""
+    columns: list[tuple[str, str]] = [
+        ("pgh_id", "bigint"),
+        ("pgh_created_at", "timestamp with time zone"),
+        ("pgh_label", "text"),
+    ]
+    if tracking.obj_id_type is not None:
+        columns.append(("pgh_obj_id", _mirror_type(tracking.obj_id_type)))
+    if tracking.context != NO_CONTEXT:
+        columns.append(("pgh_context_id", "uuid"))
+    if tracking.context == DENORMALIZED:
+        columns.append(("pgh_context", "jsonb"))
+    for column in tracking.mirrored_columns:
+        columns.append((column.name, _mirror_type(column.type)))
+    return columns
+
+
+_SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
+_TYPMOD_RE = re.compile(r"\s*\([0-9,\s]*\)")
+
+
+def _mirror_type(type_: str) -> str:
+    """The event-table type of a tracked column: the same type without length/precision.
+
+    History must outlive schema changes: if ``varchar(20)`` later becomes ``varchar(40)``,
+    a mirrored ``varchar(20)`` would make every long write fail in the trigger. Fixed-size
+    types whose bare name means length 1 become their unbounded form.
+    """
+    text = type_.strip()
+    lowered = text.lower()
+    if lowered in _SERIALS:
+        return _SERIALS[lowered]
+    if not _TYPMOD_RE.search(text):
+        return text
+    if lowered.startswith(("character(", "char(")) and not lowered.startswith("character varying"):
+        return "bpchar" + _TYPMOD_RE.sub("", text[text.index(")") + 1 :])
+    if lowered.startswith("bit("):
+        return "bit varying" + _TYPMOD_RE.sub("", text[text.index(")") + 1 :])
+    return _TYPMOD_RE.sub("", text)
+
+
+def event_indexes(tracking: Tracking) -> list[tuple[str, str]]:
+    """(index name, column) of the indexes on the event table."""
+    indexes = []
+    if tracking.obj_id_type is not None:
+        indexes.append((names.fit(tracking.event_table_name, "pgh_obj_id", "idx"), "pgh_obj_id"))
+    if tracking.context != NO_CONTEXT:
+        indexes.append((names.fit(tracking.event_table_name, "pgh_context_id", "idx"), "pgh_context_id"))
+    return indexes
+
+
+def event_table(tracking: Tracking) -> Artefact:
+    ident = event_table_ident(tracking)
+    lines: list[sql.Composable] = []
+    for name, type_ in event_columns(tracking):
+        if name == "pgh_id":
+            lines.append(sql.SQL('"pgh_id" bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY'))
+        elif name == "pgh_created_at":
+            lines.append(sql.SQL('"pgh_created_at" timestamp with time zone NOT NULL DEFAULT now()'))
+        elif name == "pgh_label":
+            lines.append(sql.SQL('"pgh_label" text NOT NULL'))
+        else:
+            # Mirrored columns are nullable: history repeats values and outlives schema
+            # changes (a column added later has no value in older events).
+            lines.append(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(type_)))
+    statements: list[sql.Composable] = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(tracking.event_schema_name)),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n    ").format(ident) + sql.join(",\n    ", lines) + sql.SQL("\n)"),
+    ]
+    for index_name, column in event_indexes(tracking):
+        statements.append(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(index_name), ident, sql.Identifier(column)
+            )
+        )
+    return Artefact(
+        kind="table",
+        schema=tracking.event_schema_name,
+        name=tracking.event_table_name,
+        create=_statements(*statements),
+        drop=sql.SQL("DROP TABLE IF EXISTS {}").format(ident),
+        comment_target=sql.SQL("TABLE {}").format(ident),
+        owner=tracking.table.qualified_name,
+    )
+
+
+# ----------------------------------------------------------------------------- triggers
+
+
+def _condition_context(tracking: Tracking, resolved: ResolvedTracker) -> c.CompileContext:
+    tracker = resolved.tracker
+    row_level = resolved.level == Row
+    rows = tracker.operation.rows
+    old = (sql.SQL("OLD") if row_level else _OLD_ALIAS) if "old" in rows else None
+    new = (sql.SQL("NEW") if row_level else _NEW_ALIAS) if "new" in rows else None
+    return c.CompileContext(
+        table=tracking.table,
+        tracked=tracking.tracked_columns,
+        old=old,
+        new=new,
+        where=f"tracker {tracker.label!r} on {tracking.table.qualified_name}",
+        raw_allowed=row_level,
+    )
+
+
+def compile_tracker_condition(tracking: Tracking, resolved: ResolvedTracker) -> sql.Composable | None:
+    condition = resolved.tracker.condition
+    if condition is None:
+        return None
+    return c.compile_condition(condition, _condition_context(tracking, resolved))
+
+
+def _insert_head(tracking: Tracking) -> sql.Composable:
+    names_ = [name for name, _ in event_columns(tracking) if name != "pgh_id"]
+    return sql.SQL("INSERT INTO {} ({})").format(
+        event_table_ident(tracking), sql.join(", ", [sql.Identifier(n) for n in names_])
+    )
+
+
+def _values(tracking: Tracking, label: str, row: sql.Composable, context_id: sql.Composable, context_meta: sql.Composable) -> list[sql.Composable]:
+    """The expressions inserted into the event table, matching :func:`_insert_head`."""
+    values: list[sql.Composable] = [sql.SQL(tracking.created_at), sql.Literal(label)]
+    if tracking.obj_id_type is not None:
+        values.append(row + sql.SQL(".") + sql.Identifier(tracking.table.primary_key[0]))
+    if tracking.context != NO_CONTEXT:
+        values.append(context_id)
+    if tracking.context == DENORMALIZED:
+        values.append(context_meta)
+    for column in tracking.tracked_columns:
+        values.append(row + sql.SQL(".") + sql.Identifier(column))
+    return values
+
+
+def _setting(name: str) -> sql.Composable:
+    return sql.SQL("current_setting({}, true)").format(sql.Literal(name))
+
+
+_IGNORE_CHECK = sql.SQL("    IF {} = 'on' THEN\n        RETURN NULL;\n    END IF;\n").format(_setting(SETTING_IGNORE))
+
+
+def _denormalized_id() -> sql.Composable:
+    return sql.SQL("nullif({}, '')::uuid").format(_setting(SETTING_CONTEXT_ID))
+
+
+def _denormalized_metadata() -> sql.Composable:
+    # Metadata is copied only when a context is active.
+    return sql.SQL("CASE WHEN nullif({}, '') IS NULL THEN NULL ELSE coalesce(nullif({}, ''), '{{}}')::jsonb END").format(
+        _setting(SETTING_CONTEXT_ID), _setting(SETTING_CONTEXT_METADATA)
+    )
+
+
+def _row_function_body(tracking: Tracking, resolved: ResolvedTracker) -> str:
+    tracker = resolved.tracker
+    row = sql.SQL("NEW") if tracker.row == New else sql.SQL("OLD")
+    if tracking.context == FK:
+        ctx_id: sql.Composable = sql.SQL("{}()").format(sql.Identifier(tracking.context_schema, CONTEXT_ID_FUNCTION))
+    else:
+        ctx_id = _denormalized_id()
+    insert = _insert_head(tracking) + sql.SQL("\n    VALUES (") + sql.join(
+        ", ", _values(tracking, tracker.label, row, ctx_id, _denormalized_metadata())
+    ) + sql.SQL(");\n")
+    return sql.render(sql.SQL("\nBEGIN\n") + _IGNORE_CHECK + sql.SQL("    ") + insert + sql.SQL("    RETURN NULL;\nEND;\n"))
+
+
+def _pk_join(tracking: Tracking, left: sql.Composable, right: sql.Composable) -> sql.Composable:
+    return sql.join(
+        " AND ",
+        [
+            sql.SQL("{}.{} = {}.{}").format(left, sql.Identifier(k), right, sql.Identifier(k))
+            for k in tracking.table.primary_key
+        ],
+    )
+
+
+def _statement_select(tracking: Tracking, resolved: ResolvedTracker, condition: sql.Composable | None) -> list[sql.Composable]:
+    """The INSERT ... SELECT statements of a statement-level trigger."""
+    tracker = resolved.tracker
+    row_alias = _NEW_ALIAS if tracker.row == New else _OLD_ALIAS
+    ctx_meta = sql.SQL("v_ctx_meta")
+    values = sql.join(", ", _values(tracking, tracker.label, row_alias, sql.SQL("v_ctx"), ctx_meta))
+    head = _insert_head(tracking) + sql.SQL("\n    SELECT ") + values
+    where = sql.SQL("\n    WHERE {}").format(condition) if condition is not None else sql.SQL("")
+    needed = {"old" if tracker.row == Old else "new"}
+    if tracker.condition is not None:
+        needed |= c.rows_referenced(tracker.condition)
+    if tracker.operation != Update or len(needed) == 1:
+        source = _NEW_TABLE if needed == {"new"} else _OLD_TABLE
+        alias = _NEW_ALIAS if needed == {"new"} else _OLD_ALIAS
+        return [head + sql.SQL("\n    FROM {} AS {}").format(source, alias) + where]
+    if not tracking.table.primary_key:
+        from pghistory_core.errors import UnsupportedError
+
+        raise UnsupportedError(
+            f"tracker {tracker.label!r} on {tracking.table.qualified_name}: a statement-level update that compares "
+            "old and new rows needs a primary key to pair them; use level=Row"
+        )
+    paired = head + sql.SQL("\n    FROM {} AS {} JOIN {} AS {} ON {}").format(
+        _NEW_TABLE, _NEW_ALIAS, _OLD_TABLE, _OLD_ALIAS, _pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS)
+    ) + where
+    # Rows whose primary key changed have no partner with the same key. Transition tables
+    # hold old and new rows in the same order, so the unpaired rows are paired by position.
+    unpaired_new = sql.SQL(
+        "SELECT {n}.*, row_number() OVER () AS {rn} FROM {new} AS {n} "
+        "WHERE NOT EXISTS (SELECT FROM {old} AS {o} WHERE {join})"
+    ).format(n=_NEW_ALIAS, o=_OLD_ALIAS, rn=_PAIR_RN, new=_NEW_TABLE, old=_OLD_TABLE, join=_pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS))
+    unpaired_old = sql.SQL(
+        "SELECT {o}.*, row_number() OVER () AS {rn} FROM {old} AS {o} "
+        "WHERE NOT EXISTS (SELECT FROM {new} AS {n} WHERE {join})"
+    ).format(n=_NEW_ALIAS, o=_OLD_ALIAS, rn=_PAIR_RN, new=_NEW_TABLE, old=_OLD_TABLE, join=_pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS))
+    moved = head + sql.SQL("\n    FROM ({}) AS {} JOIN ({}) AS {} ON {}.{} = {}.{}").format(
+        unpaired_new, _NEW_ALIAS, unpaired_old, _OLD_ALIAS, _OLD_ALIAS, _PAIR_RN, _NEW_ALIAS, _PAIR_RN
+    ) + where
+    guard = sql.SQL(
+        "EXISTS (SELECT FROM {new} AS {n} WHERE NOT EXISTS (SELECT FROM {old} AS {o} WHERE {join}))"
+    ).format(n=_NEW_ALIAS, o=_OLD_ALIAS, new=_NEW_TABLE, old=_OLD_TABLE, join=_pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS))
+    return [paired, sql.SQL("IF ") + guard + sql.SQL(" THEN\n    ") + moved + sql.SQL(";\n    GET DIAGNOSTICS v_moved = ROW_COUNT;\n    v_count := v_count + v_moved;\n    END IF")]
+
+
+def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> str:
+    condition = compile_tracker_condition(tracking, resolved)
+    statements = _statement_select(tracking, resolved, condition)
+    decl = ["    v_count bigint := 0;", "    v_moved bigint := 0;"]
+    if tracking.context == FK:
+        # The id is known from the setting; the shared row is written after the events,
+        # only if there are any (no FK constraint: the order does not matter).
+        decl.append("    v_ctx uuid;")
+        decl.append("    v_ctx_meta jsonb;")
+        init = sql.SQL("    v_ctx := {};\n").format(_denormalized_id())
+        after = sql.SQL("    IF v_count > 0 AND v_ctx IS NOT NULL THEN\n        PERFORM {}();\n    END IF;\n").format(
+            sql.Identifier(tracking.context_schema, CONTEXT_ID_FUNCTION)
+        )
+    elif tracking.context == DENORMALIZED:
+        decl.append("    v_ctx uuid;")
+        decl.append("    v_ctx_meta jsonb;")
+        init = sql.SQL("    v_ctx := {};\n    v_ctx_meta := {};\n").format(_denormalized_id(), _denormalized_metadata())
+        after = sql.SQL("")
+    else:
+        decl.append("    v_ctx uuid;")
+        decl.append("    v_ctx_meta jsonb;")
+        init = sql.SQL("")
+        after = sql.SQL("")
+    first, *rest = statements
+    body = (
+        sql.SQL("\nDECLARE\n" + "\n".join(decl) + "\nBEGIN\n")
+        + _IGNORE_CHECK
+        + init
+        + sql.SQL("    ")
+        + first
+        + sql.SQL(";\n    GET DIAGNOSTICS v_count = ROW_COUNT;\n")
+    )
+    for statement in rest:
+        body = body + sql.SQL("    ") + statement + sql.SQL(";\n")
+    body = body + after + sql.SQL("    RETURN NULL;\nEND;\n")
+    return sql.render(body)
+
+
+def trigger_function(tracking: Tracking, resolved: ResolvedTracker) -> Artefact:
+    schema = tracking.event_schema_name
+    body = (_row_function_body if resolved.level == Row else _statement_function_body)(tracking, resolved)
+    ident = sql.Identifier(schema, resolved.function_name)
+    return Artefact(
+        kind="function",
+        schema=schema,
+        name=resolved.function_name,
+        create=_function(schema, resolved.function_name, "trigger", "plpgsql", body),
+        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
+        comment_target=sql.SQL("FUNCTION {}()").format(ident),
+        owner=tracking.table.qualified_name,
+    )
+
+
+def trigger(tracking: Tracking, resolved: ResolvedTracker) -> Artefact:
+    tracker = resolved.tracker
+    table = sql.Identifier(tracking.table.schema, tracking.table.name)
+    name = sql.Identifier(resolved.trigger_name)
+    function = sql.Identifier(tracking.event_schema_name, resolved.function_name)
+    op = tracker.operation.name
+    if resolved.level == Row:
+        condition = compile_tracker_condition(tracking, resolved)
+        when = sql.SQL(" WHEN ({})").format(condition) if condition is not None else sql.SQL("")
+        create = sql.SQL("CREATE TRIGGER {} AFTER {} ON {} FOR EACH ROW{} EXECUTE FUNCTION {}()").format(
+            name, sql.SQL(op), table, when, function
+        )
+    else:
+        referencing = {
+            Insert: sql.SQL("NEW TABLE AS {}").format(_NEW_TABLE),
+            Update: sql.SQL("OLD TABLE AS {} NEW TABLE AS {}").format(_OLD_TABLE, _NEW_TABLE),
+            Delete: sql.SQL("OLD TABLE AS {}").format(_OLD_TABLE),
+        }[tracker.operation]
+        create = sql.SQL(
+            "CREATE TRIGGER {} AFTER {} ON {} REFERENCING {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+        ).format(name, sql.SQL(op), table, referencing, function)
+    drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table)
+    return Artefact(
+        kind="trigger",
+        schema=tracking.table.schema,
+        name=resolved.trigger_name,
+        create=_statements(drop, create),
+        drop=drop,
+        comment_target=sql.SQL("TRIGGER {} ON {}").format(name, table),
+        table=(tracking.table.schema, tracking.table.name),
+        owner=tracking.table.qualified_name,
+    )
+
+
+# ------------------------------------------------------------------------ append-only
+
+
+def _protect_names(tracking: Tracking) -> tuple[str, str]:
+    return names.fit("pgh", tracking.event_table_name, "append_only"), "pgh_append_only"
+
+
+def protection_function(tracking: Tracking) -> Artefact:
+    function_name, _ = _protect_names(tracking)
+    schema = tracking.event_schema_name
+    message = f"pghistory: event table {tracking.event_schema_name}.{tracking.event_table_name} is append-only; "
+    body = sql.render(
+        sql.SQL(
+            "\nBEGIN\n"
+            "    RAISE EXCEPTION USING\n"
+            "        MESSAGE = {} || TG_OP || ' is not allowed',\n"
+            "        ERRCODE = 'insufficient_privilege';\n"
+            "END;\n"
+        ).format(sql.Literal(message))
+    )
+    ident = sql.Identifier(schema, function_name)
+    return Artefact(
+        kind="function",
+        schema=schema,
+        name=function_name,
+        create=_function(schema, function_name, "trigger", "plpgsql", body),
+        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
+        comment_target=sql.SQL("FUNCTION {}()").format(ident),
+        owner=tracking.table.qualified_name,
+    )
+
+
+def protection_trigger(tracking: Tracking) -> Artefact:
+    function_name, trigger_name = _protect_names(tracking)
+    table = event_table_ident(tracking)
+    name = sql.Identifier(trigger_name)
+    drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table)
+    create = sql.SQL(
+        "CREATE TRIGGER {} BEFORE UPDATE OR DELETE OR TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+    ).format(name, table, sql.Identifier(tracking.event_schema_name, function_name))
+    return Artefact(
+        kind="trigger",
+        schema=tracking.event_schema_name,
+        name=trigger_name,
+        create=_statements(drop, create),
+        drop=drop,
+        comment_target=sql.SQL("TRIGGER {} ON {}").format(name, table),
+        table=(tracking.event_schema_name, tracking.event_table_name),
+        owner=tracking.table.qualified_name,
+    )
+
+
+# ------------------------------------------------------------------------------ all
+
+
+def tracking_artefacts(tracking: Tracking) -> list[Artefact]:
+    """Every object one tracking installs, in creation order."""
+    result = [event_table(tracking)]
+    for resolved in tracking.resolved_trackers:
+        result.append(trigger_function(tracking, resolved))
+        result.append(trigger(tracking, resolved))
+    if tracking.append_only:
+        result.append(protection_function(tracking))
+        result.append(protection_trigger(tracking))
+    return result
+
+
+def all_artefacts(trackings: Sequence[Tracking]) -> list[Artefact]:
+    """Context machinery (once per context schema) followed by every tracking's objects."""
+    from pghistory_core.spec import check_unique_labels
+
+    check_unique_labels(trackings)
+    result: list[Artefact] = []
+    schemas: list[str] = []
+    for tracking in trackings:
+        if tracking.context == FK and tracking.context_schema not in schemas:
+            schemas.append(tracking.context_schema)
+    for schema in schemas:
+        result.extend(context_artefacts(schema))
+    for tracking in trackings:
+        result.extend(tracking_artefacts(tracking))
+    return result
+
+
+def render_install_script(trackings: Sequence[Tracking]) -> str:
+    """The whole install as one SQL script (for review, or for a migration file)."""
+    scripts = [sql.render(a.create).rstrip(";") + ";" for a in all_artefacts(trackings)]
+    return "\n\n".join(scripts) + "\n"
