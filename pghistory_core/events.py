@@ -28,7 +28,7 @@ def _pk_values(tracking: Tracking, pk: LiteralValue | Sequence[LiteralValue]) ->
         raise ConfigurationError(
             f"{tracking.table.qualified_name}: primary key {list(keys)} needs {len(keys)} values, got {pk!r}"
         )
-    return values  # type: ignore[return-value]
+    return values
 
 
 def create_event_sql(tracking: Tracking, label: str, pk: LiteralValue | Sequence[LiteralValue]) -> sql.Composable:
@@ -91,4 +91,4 @@ def create_event(conn: db.Connection, tracking: Tracking, label: str, pk: Litera
     rows = db.fetch_all(conn, create_event_sql(tracking, label, pk))
     if not rows:
         raise HistoryError(f"{tracking.table.qualified_name} has no row with primary key {pk!r}")
-    return int(rows[0][0])  # type: ignore[call-overload]
+    return int(str(rows[0][0]))

@@ -91,7 +91,7 @@ def _parse_comment(comment: str | None) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def _values_list(rows: list[tuple[str, ...]]) -> sql.Composable:
+def _values_list(rows: Sequence[tuple[str, ...]]) -> sql.Composable:
     return sql.SQL("VALUES ") + sql.join(
         ", ", [sql.SQL("(") + sql.join(", ", [sql.Literal(v) for v in row]) + sql.SQL(")") for row in rows]
     )
@@ -104,7 +104,7 @@ def _catalog_query(artefacts: Sequence[Artefact]) -> sql.Composable:
     tables = [(a.schema, a.name) for a in artefacts if a.kind == "table"]
     like = sql.Literal(COMMENT_PREFIX + "%")
 
-    def named(columns: str, rows: list[tuple[str, ...]]) -> sql.Composable:
+    def named(columns: str, rows: Sequence[tuple[str, ...]]) -> sql.Composable:
         if not rows:
             return sql.SQL("FALSE")
         return sql.SQL("(" + columns + ") IN (") + _values_list(rows) + sql.SQL(")")

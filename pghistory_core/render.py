@@ -449,8 +449,8 @@ def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> s
         # only if there are any (no FK constraint: the order does not matter).
         decl.append("    v_ctx uuid;")
         decl.append("    v_ctx_meta jsonb;")
-        init = sql.SQL("    v_ctx := {};\n").format(_denormalized_id())
-        after = sql.SQL("    IF v_count > 0 AND v_ctx IS NOT NULL THEN\n        PERFORM {}();\n    END IF;\n").format(
+        init: sql.Composable = sql.SQL("    v_ctx := {};\n").format(_denormalized_id())
+        after: sql.Composable = sql.SQL("    IF v_count > 0 AND v_ctx IS NOT NULL THEN\n        PERFORM {}();\n    END IF;\n").format(
             sql.Identifier(tracking.context_schema, CONTEXT_ID_FUNCTION)
         )
     elif tracking.context == DENORMALIZED:

@@ -77,7 +77,7 @@ class Composable:
         return Composed([self, other])
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.as_string() == other.as_string()  # type: ignore[attr-defined]
+        return isinstance(other, Composable) and type(self) is type(other) and self.as_string() == other.as_string()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.as_string()))
@@ -140,6 +140,7 @@ class Composed(Composable):
     """A sequence of composables rendered one after the other."""
 
     __slots__ = ("_parts",)
+    _parts: tuple[Composable, ...]
 
     def __init__(self, parts: Iterable[Composable]) -> None:
         flat: list[Composable] = []
