@@ -64,7 +64,7 @@ def _check_node(other: object) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class And(ConditionNode):
+class _Junction(ConditionNode):
     items: tuple[ConditionNode, ...]
 
     def walk(self) -> Iterable[ConditionNode]:
@@ -73,14 +73,12 @@ class And(ConditionNode):
             yield from item.walk()
 
 
-@dataclasses.dataclass(frozen=True)
-class Or(ConditionNode):
-    items: tuple[ConditionNode, ...]
+class And(_Junction):
+    """All items hold."""
 
-    def walk(self) -> Iterable[ConditionNode]:
-        yield self
-        for item in self.items:
-            yield from item.walk()
+
+class Or(_Junction):
+    """At least one item holds."""
 
 
 @dataclasses.dataclass(frozen=True)

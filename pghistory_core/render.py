@@ -107,9 +107,36 @@ def _statements(*pieces: sql.Composable) -> sql.Composable:
     return sql.join(";\n", pieces) + sql.SQL(";")
 
 
-def _function(schema: str, name: str, returns: str, language: str, body: str, volatility: str = "VOLATILE") -> sql.Composable:
-    return sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS {} LANGUAGE {} {} AS {}").format(
-        sql.Identifier(schema, name), sql.SQL(returns), sql.SQL(language), sql.SQL(volatility), sql.dollar_quote(body)
+def _function_artefact(schema: str, name: str, returns: str, body: str, owner: str | None = None) -> Artefact:
+    """A PL/pgSQL function without arguments (trigger functions, the context function)."""
+    ident = sql.Identifier(schema, name)
+    return Artefact(
+        kind="function",
+        schema=schema,
+        name=name,
+        create=sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS {} LANGUAGE plpgsql VOLATILE AS {}").format(
+            ident, sql.SQL(returns), sql.dollar_quote(body)
+        ),
+        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
+        comment_target=sql.SQL("FUNCTION {}()").format(ident),
+        owner=owner,
+    )
+
+
+def _trigger_artefact(name: str, table: tuple[str, str], create: sql.Composable, owner: str) -> Artefact:
+    """A trigger; its create SQL drops any trigger of the same name first."""
+    ident = sql.Identifier(name)
+    on = sql.Identifier(*table)
+    drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(ident, on)
+    return Artefact(
+        kind="trigger",
+        schema=table[0],
+        name=name,
+        create=_statements(drop, create),
+        drop=drop,
+        comment_target=sql.SQL("TRIGGER {} ON {}").format(ident, on),
+        table=table,
+        owner=owner,
     )
 
 
@@ -199,15 +226,7 @@ def context_id_function(schema: str) -> Artefact:
             attach=attach,
         )
     )
-    ident = sql.Identifier(schema, CONTEXT_ID_FUNCTION)
-    return Artefact(
-        kind="function",
-        schema=schema,
-        name=CONTEXT_ID_FUNCTION,
-        create=_function(schema, CONTEXT_ID_FUNCTION, "uuid", "plpgsql", body),
-        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
-        comment_target=sql.SQL("FUNCTION {}()").format(ident),
-    )
+    return _function_artefact(schema, CONTEXT_ID_FUNCTION, "uuid", body)
 
 
 def context_artefacts(schema: str) -> list[Artefact]:
@@ -481,16 +500,7 @@ def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> s
 def trigger_function(tracking: Tracking, resolved: ResolvedTracker) -> Artefact:
     schema = tracking.event_schema_name
     body = (_row_function_body if resolved.level == Row else _statement_function_body)(tracking, resolved)
-    ident = sql.Identifier(schema, resolved.function_name)
-    return Artefact(
-        kind="function",
-        schema=schema,
-        name=resolved.function_name,
-        create=_function(schema, resolved.function_name, "trigger", "plpgsql", body),
-        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
-        comment_target=sql.SQL("FUNCTION {}()").format(ident),
-        owner=tracking.table.qualified_name,
-    )
+    return _function_artefact(schema, resolved.function_name, "trigger", body, tracking.table.qualified_name)
 
 
 def trigger(tracking: Tracking, resolved: ResolvedTracker) -> Artefact:
@@ -514,16 +524,8 @@ def trigger(tracking: Tracking, resolved: ResolvedTracker) -> Artefact:
         create = sql.SQL(
             "CREATE TRIGGER {} AFTER {} ON {} REFERENCING {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
         ).format(name, sql.SQL(op), table, referencing, function)
-    drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table)
-    return Artefact(
-        kind="trigger",
-        schema=tracking.table.schema,
-        name=resolved.trigger_name,
-        create=_statements(drop, create),
-        drop=drop,
-        comment_target=sql.SQL("TRIGGER {} ON {}").format(name, table),
-        table=(tracking.table.schema, tracking.table.name),
-        owner=tracking.table.qualified_name,
+    return _trigger_artefact(
+        resolved.trigger_name, (tracking.table.schema, tracking.table.name), create, tracking.table.qualified_name
     )
 
 
@@ -547,35 +549,16 @@ def protection_function(tracking: Tracking) -> Artefact:
             "END;\n"
         ).format(sql.Literal(message))
     )
-    ident = sql.Identifier(schema, function_name)
-    return Artefact(
-        kind="function",
-        schema=schema,
-        name=function_name,
-        create=_function(schema, function_name, "trigger", "plpgsql", body),
-        drop=sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ident),
-        comment_target=sql.SQL("FUNCTION {}()").format(ident),
-        owner=tracking.table.qualified_name,
-    )
+    return _function_artefact(schema, function_name, "trigger", body, tracking.table.qualified_name)
 
 
 def protection_trigger(tracking: Tracking) -> Artefact:
     function_name, trigger_name = _protect_names(tracking)
-    table = event_table_ident(tracking)
-    name = sql.Identifier(trigger_name)
-    drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table)
     create = sql.SQL(
         "CREATE TRIGGER {} BEFORE UPDATE OR DELETE OR TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
-    ).format(name, table, sql.Identifier(tracking.event_schema_name, function_name))
-    return Artefact(
-        kind="trigger",
-        schema=tracking.event_schema_name,
-        name=trigger_name,
-        create=_statements(drop, create),
-        drop=drop,
-        comment_target=sql.SQL("TRIGGER {} ON {}").format(name, table),
-        table=(tracking.event_schema_name, tracking.event_table_name),
-        owner=tracking.table.qualified_name,
+    ).format(sql.Identifier(trigger_name), event_table_ident(tracking), sql.Identifier(tracking.event_schema_name, function_name))
+    return _trigger_artefact(
+        trigger_name, (tracking.event_schema_name, tracking.event_table_name), create, tracking.table.qualified_name
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import math
 import re
 import string
 import uuid
@@ -236,16 +237,21 @@ def _render_literal(value: object) -> str:
         if value != value or value in (float("inf"), float("-inf")):
             return f"'{value!r}'::double precision".replace("nan", "NaN").replace("inf", "Infinity")
         text = repr(value)
-        return text if value >= 0 else f"({text})"
+        # copysign: -0.0 compares equal to 0 but still needs parentheses.
+        return text if math.copysign(1.0, value) > 0 else f"({text})"
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             return "'NaN'::numeric" if value.is_nan() else f"'{'-' if value < 0 else ''}Infinity'::numeric"
         text = str(value)
-        return text if value >= 0 else f"({text})"
+        return f"({text})" if value.is_signed() else text
     if isinstance(value, str):
         return quote_string(value)
     if isinstance(value, JSON):
-        return quote_string(json.dumps(value.value, ensure_ascii=False, separators=(",", ":"))) + "::jsonb"
+        try:
+            text = json.dumps(value.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise UnsupportedError(f"cannot render {value.value!r} as JSON: {exc}") from None
+        return quote_string(text) + "::jsonb"
     if isinstance(value, uuid.UUID):
         return f"'{value}'::uuid"
     if isinstance(value, datetime.datetime):
@@ -258,7 +264,8 @@ def _render_literal(value: object) -> str:
     if isinstance(value, datetime.timedelta):
         return f"'{value.total_seconds()} seconds'::interval"
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return "'\\x" + bytes(value).hex() + "'::bytea"
+        # E'' with a doubled backslash: the same bytes whatever standard_conforming_strings is.
+        return "E'\\\\x" + bytes(value).hex() + "'::bytea"
     if isinstance(value, (list, tuple)):
         return "ARRAY[" + ", ".join(_render_literal(item) for item in value) + "]"
     raise UnsupportedError(f"cannot render a {type(value).__name__} as an SQL literal: {value!r}")
