@@ -149,6 +149,16 @@ LOOKUPS: dict[str, Callable[[sql.Composable, sql.Composable], sql.Composable]] =
 _SPECIAL_LOOKUPS = ("in", "isnull")
 
 
+def _freeze(value: object) -> object:
+    """Lists become tuples (hashable); sets become tuples in a fixed order, so the rendered
+    SQL (and the content hash in its COMMENT) is the same in every process."""
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(value, key=lambda item: (type(item).__name__, repr(item))))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class Q(ConditionNode):
     """Filters over the old and new row, ANDed: ``Q(old__x__gte=100, new__x__lt=100)``.
@@ -182,7 +192,7 @@ class Q(ConditionNode):
                 raise InvalidConditionError(f"Q() key {key!r}: 'isnull' needs True or False, got {value!r}")
             if isinstance(value, ConditionNode) and not isinstance(value, F):
                 raise InvalidConditionError(f"Q() key {key!r}: a value can be a literal or F(), got {value!r}")
-        object.__setattr__(self, "filters", tuple((k, tuple(v) if isinstance(v, (list, set, frozenset)) else v) for k, v in items))
+        object.__setattr__(self, "filters", tuple((k, _freeze(v)) for k, v in items))
 
     def __repr__(self) -> str:
         return "Q(" + ", ".join(f"{k}={v!r}" for k, v in self.filters) + ")"
@@ -298,7 +308,7 @@ def _compile_not(node: Not, ctx: CompileContext) -> sql.Composable:
 
 def _value(value: object, ctx: CompileContext) -> sql.Composable:
     if isinstance(value, F):
-        return ctx.column(value.row, value.column)
+        return ctx.column(value.row, value.column, for_comparison=True)
     return sql.Literal(value)  # type: ignore[arg-type]
 
 
@@ -307,7 +317,9 @@ def _compile_q(node: Q, ctx: CompileContext) -> sql.Composable:
     for key, value in node.filters:
         row, column, rest = _split_ref(key, "Q() key")
         lookup = rest[0] if rest else "exact"
-        lhs = ctx.column(row, column)
+        # Types without "=" (json, xml, geometric) are compared through a cast, as in
+        # the change conditions.
+        lhs = ctx.column(row, column, for_comparison=True)
         if lookup == "isnull":
             parts.append(sql.SQL("{} IS NULL" if value else "{} IS NOT NULL").format(lhs))
         elif lookup == "in":

@@ -13,8 +13,8 @@ Design rules enforced here (see ARCHITECTURE.md):
 - the shared context row is written at most once per statement (statement level: after the
   events are inserted and only if there were any; row level: the context function skips
   the write when the transaction already wrote the same id and metadata);
-- statement-level updates pair old and new rows by primary key, and rows whose primary
-  key changed are paired among themselves in transition-table order, so they are recorded.
+- statement-level updates pair old and new rows by their position in the transition
+  tables (see :func:`_statement_source`), so rows whose primary key changed are recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from pghistory_core import conditions as c
 from pghistory_core import names, sql
+from pghistory_core.errors import DuplicateLabelError
 from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ResolvedTracker, Tracking
 from pghistory_core.trackers import Delete, Insert, New, Old, Row, Update
 
@@ -405,95 +406,69 @@ def _row_function_body(tracking: Tracking, resolved: ResolvedTracker) -> str:
     return sql.render(sql.SQL("\nBEGIN\n") + _IGNORE_CHECK + sql.SQL("    ") + insert + sql.SQL("    RETURN NULL;\nEND;\n"))
 
 
-def _pk_join(tracking: Tracking, left: sql.Composable, right: sql.Composable) -> sql.Composable:
-    return sql.join(
-        " AND ",
-        [
-            sql.SQL("{}.{} = {}.{}").format(left, sql.Identifier(k), right, sql.Identifier(k))
-            for k in tracking.table.primary_key
-        ],
-    )
+def _statement_source(tracking: Tracking, resolved: ResolvedTracker) -> sql.Composable:
+    """The FROM clause of a statement-level trigger's INSERT ... SELECT.
 
-
-def _statement_select(tracking: Tracking, resolved: ResolvedTracker, condition: sql.Composable | None) -> list[sql.Composable]:
-    """The INSERT ... SELECT statements of a statement-level trigger."""
+    Inserts and deletes read one transition table. An update that needs both rows (a
+    condition over OLD and NEW, or storing one row and testing the other) pairs them by
+    position: Postgres appends each updated row's old and new versions to the two
+    transition tables together, so the k-th old row and the k-th new row are the same
+    row. ``row_number() OVER ()`` is computed over a plain scan of each table, before any
+    join, so the plan cannot reorder it. Unlike a primary-key join this stays right when
+    keys change (even when they swap: ``SET id = 3 - id``) and needs no primary key.
+    """
     tracker = resolved.tracker
-    row_alias = _NEW_ALIAS if tracker.row == New else _OLD_ALIAS
-    ctx_meta = sql.SQL("v_ctx_meta")
-    values = sql.join(", ", _values(tracking, tracker.label, row_alias, sql.SQL("v_ctx"), ctx_meta))
-    head = _insert_head(tracking) + sql.SQL("\n    SELECT ") + values
-    where = sql.SQL("\n    WHERE {}").format(condition) if condition is not None else sql.SQL("")
     needed = {"old" if tracker.row == Old else "new"}
     if tracker.condition is not None:
         needed |= c.rows_referenced(tracker.condition)
     if tracker.operation != Update or len(needed) == 1:
-        source = _NEW_TABLE if needed == {"new"} else _OLD_TABLE
-        alias = _NEW_ALIAS if needed == {"new"} else _OLD_ALIAS
-        return [head + sql.SQL("\n    FROM {} AS {}").format(source, alias) + where]
-    if not tracking.table.primary_key:
-        from pghistory_core.errors import UnsupportedError
+        if needed == {"new"}:
+            return sql.SQL("FROM {} AS {}").format(_NEW_TABLE, _NEW_ALIAS)
+        return sql.SQL("FROM {} AS {}").format(_OLD_TABLE, _OLD_ALIAS)
+    return sql.SQL("FROM {} AS {}\n    JOIN {} AS {}\n    ON {}.{} = {}.{}").format(
+        _numbered(_NEW_TABLE, _NEW_ALIAS), _NEW_ALIAS, _numbered(_OLD_TABLE, _OLD_ALIAS), _OLD_ALIAS,
+        _OLD_ALIAS, _PAIR_RN, _NEW_ALIAS, _PAIR_RN,
+    )
 
-        raise UnsupportedError(
-            f"tracker {tracker.label!r} on {tracking.table.qualified_name}: a statement-level update that compares "
-            "old and new rows needs a primary key to pair them; use level=Row"
-        )
-    paired = head + sql.SQL("\n    FROM {} AS {} JOIN {} AS {} ON {}").format(
-        _NEW_TABLE, _NEW_ALIAS, _OLD_TABLE, _OLD_ALIAS, _pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS)
-    ) + where
-    # Rows whose primary key changed have no partner with the same key. Transition tables
-    # hold old and new rows in the same order, so the unpaired rows are paired by position.
-    unpaired_new = sql.SQL(
-        "SELECT {n}.*, row_number() OVER () AS {rn} FROM {new} AS {n} "
-        "WHERE NOT EXISTS (SELECT FROM {old} AS {o} WHERE {join})"
-    ).format(n=_NEW_ALIAS, o=_OLD_ALIAS, rn=_PAIR_RN, new=_NEW_TABLE, old=_OLD_TABLE, join=_pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS))
-    unpaired_old = sql.SQL(
-        "SELECT {o}.*, row_number() OVER () AS {rn} FROM {old} AS {o} "
-        "WHERE NOT EXISTS (SELECT FROM {new} AS {n} WHERE {join})"
-    ).format(n=_NEW_ALIAS, o=_OLD_ALIAS, rn=_PAIR_RN, new=_NEW_TABLE, old=_OLD_TABLE, join=_pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS))
-    moved = head + sql.SQL("\n    FROM ({}) AS {} JOIN ({}) AS {} ON {}.{} = {}.{}").format(
-        unpaired_new, _NEW_ALIAS, unpaired_old, _OLD_ALIAS, _OLD_ALIAS, _PAIR_RN, _NEW_ALIAS, _PAIR_RN
-    ) + where
-    guard = sql.SQL(
-        "EXISTS (SELECT FROM {new} AS {n} WHERE NOT EXISTS (SELECT FROM {old} AS {o} WHERE {join}))"
-    ).format(n=_NEW_ALIAS, o=_OLD_ALIAS, new=_NEW_TABLE, old=_OLD_TABLE, join=_pk_join(tracking, _OLD_ALIAS, _NEW_ALIAS))
-    return [paired, sql.SQL("IF ") + guard + sql.SQL(" THEN\n    ") + moved + sql.SQL(";\n    GET DIAGNOSTICS v_moved = ROW_COUNT;\n    v_count := v_count + v_moved;\n    END IF")]
+
+def _numbered(table: sql.Identifier, alias: sql.Identifier) -> sql.Composable:
+    """A transition table with each row's position in it."""
+    return sql.SQL("(SELECT {alias}.*, row_number() OVER () AS {rn} FROM {table} AS {alias})").format(
+        alias=alias, rn=_PAIR_RN, table=table
+    )
 
 
 def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> str:
+    tracker = resolved.tracker
     condition = compile_tracker_condition(tracking, resolved)
-    statements = _statement_select(tracking, resolved, condition)
-    decl = ["    v_count bigint := 0;", "    v_moved bigint := 0;"]
-    if tracking.context == FK:
-        # The id is known from the setting; the shared row is written after the events,
-        # only if there are any (no FK constraint: the order does not matter).
-        decl.append("    v_ctx uuid;")
-        decl.append("    v_ctx_meta jsonb;")
-        init: sql.Composable = sql.SQL("    v_ctx := {};\n").format(_denormalized_id())
-        after: sql.Composable = sql.SQL("    IF v_count > 0 AND v_ctx IS NOT NULL THEN\n        PERFORM {}();\n    END IF;\n").format(
-            sql.Identifier(tracking.context_schema, CONTEXT_ID_FUNCTION)
-        )
-    elif tracking.context == DENORMALIZED:
-        decl.append("    v_ctx uuid;")
-        decl.append("    v_ctx_meta jsonb;")
-        init = sql.SQL("    v_ctx := {};\n    v_ctx_meta := {};\n").format(_denormalized_id(), _denormalized_metadata())
-        after = sql.SQL("")
-    else:
-        decl.append("    v_ctx uuid;")
-        decl.append("    v_ctx_meta jsonb;")
-        init = sql.SQL("")
-        after = sql.SQL("")
-    first, *rest = statements
-    body = (
-        sql.SQL("\nDECLARE\n" + "\n".join(decl) + "\nBEGIN\n")
-        + _IGNORE_CHECK
-        + init
-        + sql.SQL("    ")
-        + first
-        + sql.SQL(";\n    GET DIAGNOSTICS v_count = ROW_COUNT;\n")
+    row_alias = _NEW_ALIAS if tracker.row == New else _OLD_ALIAS
+    values = sql.join(", ", _values(tracking, tracker.label, row_alias, sql.SQL("v_ctx"), sql.SQL("v_ctx_meta")))
+    insert = (
+        _insert_head(tracking)
+        + sql.SQL("\n    SELECT ")
+        + values
+        + sql.SQL("\n    ")
+        + _statement_source(tracking, resolved)
+        + (sql.SQL("\n    WHERE {}").format(condition) if condition is not None else sql.SQL(""))
+        + sql.SQL(";\n")
     )
-    for statement in rest:
-        body = body + sql.SQL("    ") + statement + sql.SQL(";\n")
-    body = body + after + sql.SQL("    RETURN NULL;\nEND;\n")
+    declare: list[str] = []
+    init: sql.Composable = sql.SQL("")
+    after: sql.Composable = sql.SQL("")
+    if tracking.context == FK:
+        # The id comes from the setting; the shared row is written after the events and
+        # only if there are any (pgh_context_id has no FK constraint, so order is free).
+        declare = ["v_ctx uuid;", "v_count bigint;"]
+        init = sql.SQL("    v_ctx := {};\n").format(_denormalized_id())
+        after = sql.SQL(
+            "    GET DIAGNOSTICS v_count = ROW_COUNT;\n"
+            "    IF v_count > 0 AND v_ctx IS NOT NULL THEN\n        PERFORM {}();\n    END IF;\n"
+        ).format(sql.Identifier(tracking.context_schema, CONTEXT_ID_FUNCTION))
+    elif tracking.context == DENORMALIZED:
+        declare = ["v_ctx uuid;", "v_ctx_meta jsonb;"]
+        init = sql.SQL("    v_ctx := {};\n    v_ctx_meta := {};\n").format(_denormalized_id(), _denormalized_metadata())
+    head = "\nDECLARE\n" + "".join(f"    {line}\n" for line in declare) if declare else "\n"
+    body = sql.SQL(head + "BEGIN\n") + _IGNORE_CHECK + init + sql.SQL("    ") + insert + after + sql.SQL("    RETURN NULL;\nEND;\n")
     return sql.render(body)
 
 
@@ -591,6 +566,17 @@ def all_artefacts(trackings: Sequence[Tracking]) -> list[Artefact]:
         result.extend(context_artefacts(schema))
     for tracking in trackings:
         result.extend(tracking_artefacts(tracking))
+    # Generated names can coincide (event table "ev" + label "a_b" and event table "ev_a" +
+    # label "b"; a label "append_only" on an append-only tracking): CREATE OR REPLACE would
+    # then silently swap one object for the other.
+    seen: dict[tuple[str, str, str, str], Artefact] = {}
+    for artefact in result:
+        other = seen.setdefault(artefact.key, artefact)
+        if other is not artefact:
+            raise DuplicateLabelError(
+                f"{artefact.kind} name {artefact.display_name!r} is generated twice (trackings of "
+                f"{other.owner} and {artefact.owner}); rename a label or give an explicit event_table"
+            )
     return result
 
 

@@ -62,6 +62,8 @@ NO_CONTEXT = ContextMode("NO_CONTEXT")
 
 #: Columns every event table has, before the mirrored ones. Tracked columns may not use them.
 EVENT_COLUMNS = ("pgh_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "pgh_context")
+#: Names a tracked column cannot have: the event columns and the row-pairing helper.
+RESERVED_COLUMNS = (*EVENT_COLUMNS, "pgh_pair_rn")
 
 #: Allowed values for ``created_at``; ``now()`` is the transaction's start time, so all
 #: events of one transaction share it (django-pghistory's behaviour).
@@ -135,7 +137,7 @@ class Tracking:
         if not self.tracked_columns:
             raise ConfigurationError(f"{where}: fields/exclude leave no column to track")
         for name in self.tracked_columns:
-            if name in EVENT_COLUMNS:
+            if name in RESERVED_COLUMNS:
                 raise ConfigurationError(
                     f"{where}: column {name!r} clashes with the event table's own {name!r} column; exclude it"
                 )

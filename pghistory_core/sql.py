@@ -267,6 +267,8 @@ def _render_literal(value: object) -> str:
         # E'' with a doubled backslash: the same bytes whatever standard_conforming_strings is.
         return "E'\\\\x" + bytes(value).hex() + "'::bytea"
     if isinstance(value, (list, tuple)):
+        if not value:
+            return "'{}'"  # ARRAY[] has no type; '{}' takes the column's array type
         return "ARRAY[" + ", ".join(_render_literal(item) for item in value) + "]"
     raise UnsupportedError(f"cannot render a {type(value).__name__} as an SQL literal: {value!r}")
 

@@ -202,7 +202,7 @@ class RowEvent(Tracker):
             if self.operation != Update and c.has_change(self.condition):
                 raise InvalidConditionError(
                     f"{owner}: change conditions (AnyChange, AllChange, ...) only apply to updates, "
-                    f"not to {self.operation.name}"
+                    f"not to {self.operation.name}: {self.condition!r}"
                 )
             missing = c.rows_referenced(self.condition) - self.operation.rows
             if missing and not c.has_raw(self.condition):

@@ -14,10 +14,10 @@ from pghistory_core import sql
 
 
 def events(
-    conn: psycopg.Connection, table: str, columns: Sequence[str] = (), schema: str = "public"
+    conn: psycopg.Connection, table: str, columns: Sequence[str] = (), schema: str = "public", obj_ref: bool = True
 ) -> list[dict[str, object]]:
     """Rows of an event table ordered by pgh_id, as dicts of pgh_label, pgh_obj_id and *columns*."""
-    wanted = ["pgh_label", "pgh_obj_id", *columns]
+    wanted = ["pgh_label", "pgh_obj_id", *columns] if obj_ref else ["pgh_label", *columns]
     query = sql.SQL("SELECT {} FROM {} ORDER BY pgh_id").format(
         sql.join(", ", [sql.Identifier(c) for c in wanted]), sql.Identifier(schema, table)
     )

@@ -368,3 +368,34 @@ def test_uninstall_stops_tracking_and_keeps_events(conn, cash, level):
     conn.execute("INSERT INTO cash (dollars) VALUES (2)")
     assert labels(conn, "cash_event") == ["insert"]
     assert {s.state for s in ph.status(conn, [tracking]) if s.kind == "trigger"} == {ph.State.MISSING}
+
+
+@pytest.mark.parametrize(
+    "planner",
+    ["", "SET LOCAL enable_hashjoin = off", "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"],
+    ids=["default-plan", "no-hashjoin", "nestloop-only"],
+)
+def test_statement_update_pairs_swapped_keys_whatever_the_plan(conn, planner):
+    # A deferrable key lets one UPDATE swap keys (immediate unique checks run per row).
+    conn.execute("CREATE TABLE cash (id integer PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, dollars numeric, note text)")
+    track(conn, ph.Tracking(cash_table(), (ph.UpdateEvent("down", row=ph.Old, condition=ph.Q(old__dollars__gt=ph.F("new__dollars"))),), level=ph.Statement))
+    conn.execute("INSERT INTO cash (id, dollars) SELECT g, g * 10 FROM generate_series(1, 200) g")
+    with conn.transaction():
+        if planner:
+            for statement in planner.split("; "):
+                conn.execute(statement)
+        # Keys swap (1 <-> 200, 2 <-> 199, ...); only odd ids lose money.
+        conn.execute("UPDATE cash SET id = 201 - id, dollars = CASE WHEN id % 2 = 1 THEN dollars - 1 ELSE dollars + 1 END")
+    got = [(e["pgh_obj_id"], e["dollars"]) for e in events(conn, "cash_event", ["dollars"])]
+    assert sorted(got) == [(i, Decimal(i * 10)) for i in range(1, 201, 2)]
+
+
+def test_statement_update_on_a_table_without_primary_key(conn, level):
+    conn.execute("CREATE TABLE tag (name text, weight int)")
+    table = ph.Table("tag", (ph.Column("name", "text"), ph.Column("weight", "integer")), primary_key=())
+    track(conn, ph.Tracking(table, obj_ref=False, level=level))
+    conn.execute("INSERT INTO tag VALUES ('a', 1), ('b', 2)")
+    conn.execute("UPDATE tag SET weight = weight + 1 WHERE name = 'a'")
+    conn.execute("UPDATE tag SET weight = weight")
+    assert [(e["pgh_label"], e["name"], e["weight"]) for e in events(conn, "tag_event", ["name", "weight"], obj_ref=False)
+] == [("insert", "a", 1), ("insert", "b", 2), ("update", "a", 2)]
