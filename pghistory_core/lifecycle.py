@@ -29,7 +29,7 @@ from pghistory_core.errors import DriftError, PghistoryError
 from pghistory_core.render import Artefact, all_artefacts, event_columns, event_table_ident
 from pghistory_core.spec import Tracking
 
-__all__ = ["State", "Status", "status", "install", "uninstall", "prune", "check", "COMMENT_PREFIX"]
+__all__ = ["State", "Status", "status", "install", "uninstall", "prune", "check", "is_drift", "COMMENT_PREFIX"]
 
 COMMENT_PREFIX = "pghistory:"
 # Any constant: serialises concurrent installs on one database.
@@ -187,9 +187,18 @@ def status(conn: db.Connection, trackings: Sequence[Tracking]) -> list[Status]:
     return _statuses(artefacts, _read_catalog(conn, artefacts))
 
 
+def is_drift(item: Status) -> bool:
+    """Whether *item* makes :func:`check` fail.
+
+    Orphaned event tables do not: uninstall and prune keep them on purpose (they hold
+    history); ``ls`` still shows them. Orphaned triggers and functions do: they still run.
+    """
+    return item.state != State.INSTALLED and not (item.state == State.ORPHANED and item.kind == "table")
+
+
 def check(conn: db.Connection, trackings: Sequence[Tracking]) -> list[Status]:
-    """Raise :class:`DriftError` listing every object not in the installed state."""
-    drift = [s for s in status(conn, trackings) if s.state != State.INSTALLED]
+    """Raise :class:`DriftError` listing every object that drifted (see :func:`is_drift`)."""
+    drift = [s for s in status(conn, trackings) if is_drift(s)]
     if drift:
         lines = [f"  {s.kind} {s.display_name}: {s.state.value}" + (f" ({s.reason})" if s.reason else "") for s in drift]
         raise DriftError("history tracking differs from the specs:\n" + "\n".join(lines))
