@@ -98,8 +98,9 @@ def transaction(conn: Connection) -> Iterator[Connection]:
         return
     if name == "psycopg2" or name == "dbapi":
         autocommit = is_autocommit(conn)
-        nested = in_transaction(conn) and not autocommit
-        if nested:
+        # An explicit BEGIN sent on an autocommit connection (Peewee's atomic()) is still a
+        # transaction: nest in a savepoint instead of committing the caller's work.
+        if in_transaction(conn):
             execute(conn, "SAVEPOINT pghistory_tx")
             try:
                 yield conn

@@ -399,3 +399,19 @@ def test_statement_update_on_a_table_without_primary_key(conn, level):
     conn.execute("UPDATE tag SET weight = weight")
     assert [(e["pgh_label"], e["name"], e["weight"]) for e in events(conn, "tag_event", ["name", "weight"], obj_ref=False)
 ] == [("insert", "a", 1), ("insert", "b", 2), ("update", "a", 2)]
+
+
+def test_install_inside_a_callers_transaction_does_not_commit_it(dsn):
+    psycopg2 = pytest.importorskip("psycopg2")
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True  # the caller then opens a transaction by hand, as Peewee's atomic() does
+    try:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+        cur.execute("BEGIN")
+        ph.install(conn, [ph.Tracking(ph.Table("t", (ph.Column("id", "integer"), ph.Column("v", "integer"))))])
+        cur.execute("ROLLBACK")  # the caller changes their mind: the install goes with it
+        cur.execute("SELECT to_regclass('public.t_event')")
+        assert cur.fetchone() == (None,)
+    finally:
+        conn.close()
