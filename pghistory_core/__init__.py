@@ -35,8 +35,19 @@ from pghistory_core.errors import (
     UnsupportedError,
 )
 from pghistory_core.events import create_event
+from pghistory_core.history import (
+    Cursor,
+    Event,
+    Reference,
+    RowVersion,
+    events,
+    object_as_of,
+    object_history,
+    table_as_of,
+)
 from pghistory_core.lifecycle import State, Status, check, install, prune, status, uninstall
 from pghistory_core.render import all_artefacts, render_install_script
+from pghistory_core.revert import RevertPlan, revert_context, revert_event, revert_to_event
 from pghistory_core.schema import Column, Table
 from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ContextMode, Tracking
 from pghistory_core.trackers import (
@@ -61,6 +72,18 @@ from pghistory_core.trackers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "revert_to_event",
+    "revert_event",
+    "revert_context",
+    "RevertPlan",
+    "table_as_of",
+    "object_history",
+    "object_as_of",
+    "events",
+    "RowVersion",
+    "Reference",
+    "Event",
+    "Cursor",
     "ActiveContext",
     "AllChange",
     "AllDontChange",

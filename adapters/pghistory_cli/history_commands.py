@@ -1,0 +1,390 @@
+"""The history commands: ``log``, ``as-of`` and ``revert``.
+
+Layer: adapter (operator tool). Each command loads the trackings named by ``--spec``,
+connects to ``--dsn`` and calls one function of :mod:`pghistory_core.history` or
+:mod:`pghistory_core.revert`; this module only presents the result, as a rich table or,
+with ``--json``, as JSON on stdout (values JSON cannot hold exactly are strings:
+``numeric`` as its digits, timestamps in ISO 8601, uuids and bytes as text).
+
+``revert`` plans first and shows the plan; when other changes happened after the
+context it lists them and exits 1 without writing, unless ``--force``. Errors exit 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import json
+import uuid
+from collections.abc import Sequence
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from pghistory_cli.options import CliError, connect, dsn_option, err_console, out_console, spec_option, trackings_from
+from pghistory_core import Tracking, history, revert
+from pghistory_core.history import Event, RowVersion
+from pghistory_core.revert import RevertPlan
+from pghistory_core.trackers import Delete, RowEvent
+
+__all__ = ["register", "log_command", "as_of_command", "revert_command", "to_json"]
+
+#: Rows of a revert plan shown in the table (all are in --json).
+PLAN_ROWS_SHOWN = 50
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def to_json(value: object) -> str:
+    """JSON text of *value*, with the conversions described in the module docstring."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_jsonable)
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_jsonable, separators=(", ", ": "))
+
+
+def _parse_time(value: str | None) -> datetime.datetime | None:
+    return None if value is None else _time(value)
+
+
+def _time(value: str) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CliError(
+            f"invalid timestamp {value!r}: use ISO 8601, e.g. 2024-05-01T12:00:00+00:00 "
+            "(without an offset it is read in the server session's time zone)"
+        ) from None
+
+
+def _trackings(specs: Sequence[str], table: str | None) -> list[Tracking]:
+    trackings = trackings_from(specs)
+    return list(history.trackings_of(trackings, table)) if table else trackings
+
+
+def _event_json(event: Event) -> dict[str, object]:
+    return {
+        "pgh_id": event.pgh_id,
+        "pgh_created_at": event.pgh_created_at,
+        "pgh_label": event.pgh_label,
+        "pgh_model": event.pgh_model,
+        "pgh_obj_model": event.pgh_obj_model,
+        "pgh_obj_id": event.pgh_obj_id,
+        "pgh_context_id": event.pgh_context_id,
+        "pgh_context": event.pgh_context,
+        "pgh_data": event.pgh_data,
+        "pgh_diff": event.pgh_diff,
+        "cursor": event.cursor.token,
+    }
+
+
+def _cell(value: object) -> Text:
+    """A native value (as-of rows) for a table cell: text as is, null dimmed."""
+    if value is None:
+        return Text("null", style="dim")
+    if isinstance(value, str):
+        return Text(value)
+    if isinstance(value, (dict, list)):
+        return Text(_compact(value))
+    jsonable = _jsonable(value)
+    return Text(jsonable if isinstance(jsonable, str) else str(value))
+
+
+def _delete_labels(trackings: Sequence[Tracking]) -> set[tuple[str, str]]:
+    """(event table, label) of the trackers recording deletes."""
+    return {
+        (history.model_name(t), tracker.label)
+        for t in trackings
+        for tracker in t.trackers
+        if isinstance(tracker, RowEvent) and tracker.operation == Delete
+    }
+
+
+def _changes(event: Event, deletes: set[tuple[str, str]]) -> Text:
+    text = Text()
+    if (event.pgh_model, event.pgh_label) in deletes:
+        return Text("row deleted", style="red")
+    if event.pgh_diff is None:
+        # An object's first event in its event table: show the values it recorded.
+        for index, (column, value) in enumerate(event.pgh_data.items()):
+            if index:
+                text.append("\n")
+            text.append(column, style="bold")
+            text.append(" = " + _compact(value))
+        return text
+    if not event.pgh_diff:
+        return Text("(no change)", style="dim")
+    for index, (column, (old, new)) in enumerate(event.pgh_diff.items()):
+        if index:
+            text.append("\n")
+        text.append(column, style="bold")
+        text.append(": ")
+        text.append(_compact(old), style="red")
+        text.append(" → ")
+        text.append(_compact(new), style="green")
+    return text
+
+
+def _event_table(events: Sequence[Event], deletes: set[tuple[str, str]]) -> Table:
+    table = Table(show_lines=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("label")
+    table.add_column("event table", overflow="fold")
+    table.add_column("object", overflow="fold")
+    table.add_column("context", overflow="fold")
+    table.add_column("changes", overflow="fold")
+    for event in events:
+        context = _compact(event.pgh_context) if event.pgh_context is not None else ""
+        if event.pgh_context_id is not None and not context:
+            context = str(event.pgh_context_id)
+        table.add_row(
+            event.pgh_created_at.isoformat(sep=" ", timespec="seconds"),
+            Text(event.pgh_label),
+            Text(event.pgh_model),
+            Text(_compact(event.pgh_obj_id)),
+            Text(context),
+            _changes(event, deletes),
+        )
+    return table
+
+
+# --------------------------------------------------------------------------------- log
+
+
+@click.command("log")
+@spec_option()
+@dsn_option
+@click.option("--table", metavar="SCHEMA.TABLE", help="Only this tracked table's events (a bare name if unambiguous).")
+@click.option("--pk", metavar="VALUE", help="Only the events of the row with this primary key (needs --table).")
+@click.option("--label", "labels", multiple=True, metavar="LABEL", help="Only events with this label. Repeatable.")
+@click.option("--context", "context_id", metavar="UUID", help="Only events recorded under this context id.")
+@click.option("--since", metavar="TIMESTAMP", help="Only events created at or after this time (ISO 8601).")
+@click.option("--until", metavar="TIMESTAMP", help="Only events created before this time (ISO 8601).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many events.")
+@click.option("--after", metavar="CURSOR", help="Continue after this cursor (printed when more events remain).")
+@click.option("--oldest-first", is_flag=True, help="Oldest events first (default: newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of events) instead of a table.")
+def log_command(
+    specs: tuple[str, ...],
+    dsn: str | None,
+    table: str | None,
+    pk: str | None,
+    labels: tuple[str, ...],
+    context_id: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    after: str | None,
+    oldest_first: bool,
+    as_json: bool,
+) -> None:
+    """Show history: events with what changed, across the specs' event tables.
+
+    With --table and --pk, one row's history (read through the object index). Each event
+    shows its changes against the previous event of the same row in the same event table.
+    """
+    if pk is not None and table is None:
+        raise CliError("--pk needs --table: the primary key of which table?")
+    trackings = _trackings(specs, table)
+    with connect(dsn) as conn:
+        events = history.events(
+            conn,
+            trackings,
+            obj=(table, pk) if table is not None and pk is not None else None,
+            labels=labels or None,
+            context_id=context_id,
+            since=_parse_time(since),
+            until=_parse_time(until),
+            after=history.Cursor.parse(after) if after else None,
+            limit=limit,
+            newest_first=not oldest_first,
+        )
+    if as_json:
+        click.echo(to_json([_event_json(e) for e in events]))
+        return
+    console = out_console()
+    if not events:
+        console.print("No events.")
+        return
+    console.print(_event_table(events, _delete_labels(trackings)))
+    if len(events) == limit:
+        err_console().print(f"More events may follow: add --after '{events[-1].cursor.token}'")
+
+
+# ------------------------------------------------------------------------------- as-of
+
+
+def _version_json(version: RowVersion) -> dict[str, object]:
+    return {
+        "values": version.values,
+        "pgh_id": version.pgh_id,
+        "pgh_created_at": version.pgh_created_at,
+        "pgh_label": version.pgh_label,
+    }
+
+
+@click.command("as-of")
+@spec_option()
+@dsn_option
+@click.option("--table", required=True, metavar="SCHEMA.TABLE", help="The tracked table.")
+@click.option("--at", "at", required=True, metavar="TIMESTAMP", help="The time (ISO 8601).")
+@click.option("--pk", metavar="VALUE", help="Only the row with this primary key.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def as_of_command(specs: tuple[str, ...], dsn: str | None, table: str, at: str, pk: str | None, as_json: bool) -> None:
+    """Show a table's rows (or one row) as they were at a point in time.
+
+    Needs a tracking of the table that mirrors every column and records every insert,
+    update and delete; the error says what is missing otherwise.
+    """
+    when = _time(at)
+    trackings = _trackings(specs, table)
+    with connect(dsn) as conn:
+        if pk is not None:
+            version = history.object_as_of(conn, trackings, table, pk, when)
+            versions = [version] if version is not None else []
+        else:
+            versions = history.table_as_of(conn, trackings, table, when)
+    if as_json:
+        if pk is not None:
+            click.echo(to_json(_version_json(versions[0]) if versions else None))
+        else:
+            click.echo(to_json([_version_json(v) for v in versions]))
+        return
+    console = out_console()
+    if not versions:
+        console.print(f"No row{' with that key' if pk is not None else 's'} at {when.isoformat()}.")
+        return
+    columns = list(versions[0].values)
+    grid = Table(title=f"{history.trackings_of(trackings, table)[0].table.qualified_name} as of {when.isoformat()}", title_justify="left")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    grid.add_column("since", style="dim", no_wrap=True)
+    for version in versions:
+        grid.add_row(
+            *[_cell(version.values[c]) for c in columns],
+            f"{version.pgh_label} {version.pgh_created_at.isoformat(sep=' ', timespec='seconds')}",
+        )
+    console.print(grid)
+    console.print(f"{len(versions)} row{'s' if len(versions) != 1 else ''}.")
+
+
+# ------------------------------------------------------------------------------ revert
+
+
+def _plan_json(plan: RevertPlan) -> dict[str, object]:
+    return {
+        "context_id": plan.context_id,
+        "applied": plan.applied,
+        "revert_context_id": plan.revert_context_id,
+        "operations": [
+            {"kind": op.kind, "table": op.table, "pk": op.pk, "values": op.values, "source_pgh_id": op.source_pgh_id}
+            for op in plan.operations
+        ],
+        "conflicts": [{"table": c.table, "pk": c.pk, "reason": c.reason} for c in plan.conflicts],
+    }
+
+
+def _plan_table(plan: RevertPlan) -> Table:
+    table = Table(title=f"Revert of context {plan.context_id}", title_justify="left")
+    table.add_column("operation")
+    table.add_column("table", overflow="fold")
+    table.add_column("key", overflow="fold")
+    table.add_column("values written", overflow="fold")
+    style = {"insert": "green", "update": "yellow", "delete": "red"}
+    for op in plan.operations[:PLAN_ROWS_SHOWN]:
+        table.add_row(
+            Text(op.kind, style=style[op.kind]),
+            Text(op.table),
+            Text(_compact(op.pk)),
+            Text(_compact(op.values) if op.values is not None else ""),
+        )
+    return table
+
+
+def _conflict_table(plan: RevertPlan) -> Table:
+    table = Table(title="Changed after the context", title_justify="left")
+    table.add_column("table", overflow="fold")
+    table.add_column("key", overflow="fold")
+    table.add_column("what happened", overflow="fold")
+    for conflict in plan.conflicts:
+        table.add_row(Text(conflict.table), Text(_compact(conflict.pk)), Text(conflict.reason))
+    return table
+
+
+def _summary(plan: RevertPlan) -> str:
+    counts = {kind: sum(1 for op in plan.operations if op.kind == kind) for kind in ("insert", "update", "delete")}
+    return f"{counts['insert']} to re-insert, {counts['update']} to update, {counts['delete']} to delete"
+
+
+@click.command("revert")
+@spec_option()
+@dsn_option
+@click.option("--context", "context_id", required=True, metavar="UUID", help="The context whose changes to undo.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written, write nothing.")
+@click.option("--force", is_flag=True, help="Overwrite rows that changed after the context.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (or the result) as JSON.")
+@click.pass_context
+def revert_command(
+    ctx: click.Context, specs: tuple[str, ...], dsn: str | None, context_id: str, dry_run: bool, force: bool, as_json: bool
+) -> None:
+    """Undo everything recorded under one context, in one transaction.
+
+    Rows the context inserted are deleted, rows it updated get their earlier values back,
+    rows it deleted are re-inserted with their primary key. The revert is itself recorded,
+    under a new context whose metadata names this one. If rows changed after the context,
+    they are listed and nothing is written (exit 1) unless --force.
+    """
+    trackings = trackings_from(specs)
+    console = out_console()
+    with connect(dsn) as conn:
+        plan = revert.revert_context(conn, trackings, context_id, dry_run=True)
+        refused = bool(plan.conflicts) and not force
+        if not dry_run and not refused:
+            plan = revert.revert_context(conn, trackings, context_id, force=force)
+    if as_json:
+        click.echo(to_json(_plan_json(plan)))
+    else:
+        if plan.operations:
+            console.print(_plan_table(plan))
+            hidden = len(plan.operations) - PLAN_ROWS_SHOWN
+            if hidden > 0:
+                console.print(f"... and {hidden} more operation{'s' if hidden != 1 else ''} (see --json).")
+        if plan.conflicts:
+            console.print(_conflict_table(plan))
+        if plan.applied:
+            console.print(
+                f"[green]Reverted[/green] context {plan.context_id}: {_summary(plan)}. "
+                f"Recorded under context {plan.revert_context_id}."
+            )
+        elif refused:
+            err_console().print(
+                f"[red]Not reverted[/red]: {len(plan.conflicts)} row{'s' if len(plan.conflicts) != 1 else ''} "
+                "changed after the context. Nothing was written; pass --force to overwrite them."
+            )
+        else:
+            console.print(f"Dry run: would write {_summary(plan)}. Nothing was written.")
+    if refused and not dry_run:
+        ctx.exit(1)
+
+
+def register(group: click.Group) -> None:
+    """Add the history commands to *group*."""
+    for command in (log_command, as_of_command, revert_command):
+        group.add_command(command)
