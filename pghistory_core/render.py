@@ -472,6 +472,40 @@ def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> s
     return sql.render(body)
 
 
+@dataclasses.dataclass(frozen=True)
+class TriggerParts:
+    """A tracker's trigger in pieces, for tools that install triggers themselves
+    (django-pgtrigger): the PL/pgSQL body, the ``WHEN`` condition (row level only),
+    the level, the operation, and the transition-table names (statement level only)."""
+
+    name: str
+    function_name: str
+    body: str
+    when: str | None
+    level: str  # "ROW" or "STATEMENT"
+    operation: str  # "INSERT", "UPDATE" or "DELETE"
+    old_table: str | None
+    new_table: str | None
+
+
+def trigger_parts(tracking: Tracking, resolved: ResolvedTracker) -> TriggerParts:
+    """The parts :func:`trigger` and :func:`trigger_function` assemble."""
+    tracker = resolved.tracker
+    row_level = resolved.level == Row
+    condition = compile_tracker_condition(tracking, resolved) if row_level else None
+    rows = tracker.operation.rows
+    return TriggerParts(
+        name=resolved.trigger_name,
+        function_name=resolved.function_name,
+        body=(_row_function_body if row_level else _statement_function_body)(tracking, resolved),
+        when=sql.render(condition) if condition is not None else None,
+        level=resolved.level.name,
+        operation=tracker.operation.name,
+        old_table=None if row_level or "old" not in rows else _OLD_TABLE.parts[0],
+        new_table=None if row_level or "new" not in rows else _NEW_TABLE.parts[0],
+    )
+
+
 def trigger_function(tracking: Tracking, resolved: ResolvedTracker) -> Artefact:
     schema = tracking.event_schema_name
     body = (_row_function_body if resolved.level == Row else _statement_function_body)(tracking, resolved)

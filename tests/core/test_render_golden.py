@@ -525,3 +525,26 @@ def test_rendering_does_not_depend_on_the_process() -> None:
         assert process.returncode == 0, stderr
         outputs.add(stdout)
     assert len(outputs) == 1, f"the same spec rendered differently in two processes:\n{chr(10).join(outputs)}"
+
+
+def test_trigger_parts_match_the_installed_trigger():
+    """Tools installing triggers themselves (django-pgtrigger) get the same body and WHEN."""
+    from pghistory_core import render
+    from pghistory_core.spec import Tracking
+    from pghistory_core.trackers import Row, Statement, UpdateEvent
+    from pghistory_core.conditions import AnyChange
+
+    for level in (Row, Statement):
+        tracking = Tracking(ACCOUNT, (UpdateEvent(condition=AnyChange("money")),), level=level)
+        resolved = tracking.resolved_trackers[0]
+        parts = render.trigger_parts(tracking, resolved)
+        function_sql = render.sql.render(render.trigger_function(tracking, resolved).create)
+        trigger_sql = render.sql.render(render.trigger(tracking, resolved).create)
+        assert parts.body in function_sql
+        assert (parts.operation, parts.level) == ("UPDATE", level.name)
+        if level == Row:
+            assert parts.when is not None and f"WHEN ({parts.when})" in trigger_sql
+            assert parts.old_table is parts.new_table is None
+        else:
+            assert parts.when is None
+            assert f'OLD TABLE AS "{parts.old_table}" NEW TABLE AS "{parts.new_table}"' in trigger_sql
