@@ -57,6 +57,23 @@ class ConditionNode:
     def walk(self) -> Iterable[ConditionNode]:
         yield self
 
+    def map_columns(self, rename: Callable[[str], str]) -> ConditionNode:
+        """This condition with every column name passed through *rename*.
+
+        Adapters use it to turn ORM field names into column names. Raw
+        :class:`Condition` SQL is returned unchanged (it is written over columns).
+        """
+        return self
+
+
+def _rename_ref(ref: str, rename: Callable[[str], str]) -> str:
+    """``old__<name>[__lookup]`` with the name renamed; malformed refs are kept for
+    the constructors to report."""
+    parts = ref.split("__")
+    if len(parts) >= 2 and parts[1]:
+        parts[1] = rename(parts[1])
+    return "__".join(parts)
+
 
 def _check_node(other: object) -> None:
     if not isinstance(other, ConditionNode):
@@ -71,6 +88,10 @@ class _Junction(ConditionNode):
         yield self
         for item in self.items:
             yield from item.walk()
+
+
+    def map_columns(self, rename: Callable[[str], str]) -> ConditionNode:
+        return type(self)(tuple(item.map_columns(rename) for item in self.items))
 
 
 class And(_Junction):
@@ -88,6 +109,9 @@ class Not(ConditionNode):
     def walk(self) -> Iterable[ConditionNode]:
         yield self
         yield from self.item.walk()
+
+    def map_columns(self, rename: Callable[[str], str]) -> ConditionNode:
+        return Not(self.item.map_columns(rename))
 
 
 def _split_ref(ref: str, what: str) -> tuple[str, str, list[str]]:
@@ -121,6 +145,9 @@ class F(ConditionNode):
     @property
     def column(self) -> str:
         return self.ref.split("__", 2)[1]
+
+    def map_columns(self, rename: Callable[[str], str]) -> ConditionNode:
+        return F(_rename_ref(self.ref, rename))
 
 
 #: lookup name -> renderer(lhs, rhs) ; rhs is None only for lookups that take no value.
@@ -197,6 +224,14 @@ class Q(ConditionNode):
     def __repr__(self) -> str:
         return "Q(" + ", ".join(f"{k}={v!r}" for k, v in self.filters) + ")"
 
+    def map_columns(self, rename: Callable[[str], str]) -> ConditionNode:
+        return Q(
+            **{
+                _rename_ref(key, rename): (value.map_columns(rename) if isinstance(value, F) else value)
+                for key, value in self.filters
+            }
+        )
+
 
 @dataclasses.dataclass(frozen=True, init=False)
 class _ChangeCondition(ConditionNode):
@@ -215,6 +250,13 @@ class _ChangeCondition(ConditionNode):
         for name in (*self.columns, *self.exclude):
             if not isinstance(name, str) or not name:
                 raise InvalidConditionError(f"{type(self).__name__}(): column names must be non-empty str, got {name!r}")
+
+    def map_columns(self, rename: Callable[[str], str]) -> ConditionNode:
+        return type(self)(
+            *(rename(name) for name in self.columns),
+            exclude=tuple(rename(name) for name in self.exclude),
+            exclude_auto=self.exclude_auto,
+        )
 
     def __repr__(self) -> str:
         args = [repr(c) for c in self.columns]

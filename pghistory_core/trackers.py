@@ -9,6 +9,7 @@ Layer: description. ``InsertEvent``, ``UpdateEvent`` and ``DeleteEvent`` are
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar, Union
 
 from pghistory_core import conditions as c
@@ -33,6 +34,7 @@ __all__ = [
     "UpdateEvent",
     "DeleteEvent",
     "UNSET",
+    "map_tracker_columns",
 ]
 
 
@@ -244,3 +246,10 @@ class DeleteEvent(RowEvent):
 
     def _default_operation(self) -> Operation:
         return Delete
+
+
+def map_tracker_columns(tracker: Tracker, rename: Callable[[str], str]) -> Tracker:
+    """*tracker* with the column names of its condition passed through *rename*."""
+    if isinstance(tracker, RowEvent) and tracker.condition is not None:
+        return dataclasses.replace(tracker, condition=tracker.condition.map_columns(rename))
+    return tracker

@@ -246,3 +246,21 @@ def test_raw_condition_without_explicit_level_falls_back_to_row(tracking_level: 
     assert [r.level for r in tracking.resolved_trackers] == [Row, Statement]
     (trigger,) = [a for a in render.tracking_artefacts(tracking) if a.kind == "trigger" and a.name == "pgh_raw"]
     assert 'FOR EACH ROW WHEN ((OLD."money" > NEW."money"))' in str(trigger.create)
+
+
+def test_map_columns_renames_every_column_reference():
+    """Adapters turn ORM field names into column names with one call."""
+    from pghistory_core.conditions import AllDontChange, AnyChange, Condition, F, Q
+    from pghistory_core.trackers import DeleteEvent, UpdateEvent, map_tracker_columns
+
+    rename = {"amount": "amount_col", "who": "who_id"}.get
+    condition = (Q(old__amount__gt=F("new__amount"), new__who=3) | ~AnyChange("amount", exclude=["who"])) & (
+        AllDontChange("who") & Condition("OLD.x <> NEW.x")
+    )
+    renamed = condition.map_columns(lambda name: rename(name) or name)
+    assert renamed == (
+        Q(old__amount_col__gt=F("new__amount_col"), new__who_id=3) | ~AnyChange("amount_col", exclude=["who_id"])
+    ) & (AllDontChange("who_id") & Condition("OLD.x <> NEW.x"))
+    tracker = map_tracker_columns(UpdateEvent("u", condition=AnyChange("amount")), lambda name: name.upper())
+    assert tracker == UpdateEvent("u", condition=AnyChange("AMOUNT"))
+    assert map_tracker_columns(DeleteEvent(), str.upper) == DeleteEvent()
