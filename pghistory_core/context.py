@@ -1,7 +1,10 @@
 """Runtime context: an id and JSON metadata grouping changes, and the ignore switch.
 
 Layer: runtime. State lives in :mod:`contextvars`, so threads and asyncio tasks never
-share or lose it. ``context(**metadata)`` is a context manager, an async context manager
+share or lose it: a thread starts with no context, and a context opened in a task or
+thread is its own. Tasks and threads started *inside* a block that copy the caller's
+context (``asyncio.create_task``, ``asyncio.to_thread``, ``copy_context().run``) share it,
+like a nested block: same id, same metadata. ``context(**metadata)`` is a context manager, an async context manager
 and a decorator (sync and async). Nested contexts share the outer id and merge metadata
 (inner keys win, and are kept until the outer block ends: the context row only grows).
 Calling ``context(key=value)`` without entering adds to the active context and does nothing
@@ -16,6 +19,7 @@ import contextvars
 import functools
 import inspect
 import json
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -23,7 +27,7 @@ from typing import TypeVar, cast
 
 from pghistory_core.errors import ContextError
 
-__all__ = ["ActiveContext", "context", "current", "ignore", "is_ignored"]
+__all__ = ["ActiveContext", "context", "current", "ignore", "is_idle", "is_ignored"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -33,15 +37,22 @@ class ActiveContext:
 
     Metadata is serialized once per change (``metadata_json``), not once per statement;
     ``version`` increases on every change so transports know when to resend.
+
+    One object is shared by nested blocks, and by the threads and tasks started inside the
+    block that copy the context (``asyncio.create_task``, ``asyncio.to_thread``,
+    ``contextvars.copy_context().run``): they all write under the same id. Updates are
+    serialized by a lock; the JSON is published before the version, so a reader that
+    sees a version also sees its JSON (or a newer one).
     """
 
-    __slots__ = ("id", "_metadata", "_json", "version")
+    __slots__ = ("id", "_metadata", "_json", "version", "_lock")
 
     def __init__(self, context_id: uuid.UUID, metadata: Mapping[str, object]) -> None:
         self.id = context_id
         self._metadata: dict[str, object] = {}
         self._json = "{}"
         self.version = 0
+        self._lock = threading.Lock()
         self.update(metadata)
 
     @property
@@ -53,12 +64,14 @@ class ActiveContext:
         return self._json
 
     def update(self, metadata: Mapping[str, object]) -> None:
-        if not metadata or all(k in self._metadata and self._metadata[k] == v for k, v in metadata.items()):
-            return
-        merged = {**self._metadata, **metadata}
-        self._json = dumps_metadata(merged)
-        self._metadata = merged
-        self.version += 1
+        """Merge *metadata* (its keys win); a no-op when nothing changes."""
+        with self._lock:
+            if not metadata or all(k in self._metadata and self._metadata[k] == v for k, v in metadata.items()):
+                return
+            merged = {**self._metadata, **metadata}
+            self._json = dumps_metadata(merged)
+            self._metadata = merged
+            self.version += 1
 
     def __repr__(self) -> str:
         return f"ActiveContext(id={self.id}, metadata={self._metadata!r})"
@@ -85,6 +98,12 @@ _ignored: contextvars.ContextVar[bool] = contextvars.ContextVar("pghistory_ignor
 def current() -> ActiveContext | None:
     """The active context of this thread/task, or None."""
     return _current.get()
+
+
+def is_idle() -> bool:
+    """No context and no ignore switch in this thread/task: nothing for a transport to send
+    (the hot path of every statement outside contexts)."""
+    return _current.get() is None and not _ignored.get()
 
 
 def is_ignored() -> bool:
@@ -154,8 +173,8 @@ class ignore:  # noqa: N801
     """Switch tracking off inside the block, for this thread/task.
 
     Integrations send the switch with the context (``pghistory.ignore``, transaction-local);
-    with a plain connection use :func:`pghistory_core.transport.apply` or
-    :func:`pghistory_core.ignore_transaction`.
+    with a plain connection use :func:`pghistory_core.transport.apply` inside the
+    transaction.
     """
 
     def __init__(self) -> None:
