@@ -1,0 +1,403 @@
+"""The benchmark table, the variants that track it, and one timed measurement.
+
+Layer: benchmarks. Every variant gets its own copy of the same 8-column table (bigint key,
+a foreign key to a small ``category`` table, integers, text, numeric, timestamptz, boolean)
+in the ``pghistory_bench`` schema, so all variants can be measured side by side in one run.
+The untracked copy is the baseline every ratio is taken against.
+
+A bulk measurement times one whole transaction: ``BEGIN``, the context statement (for the
+variants with context active), the write, ``COMMIT``. Including the commit means WAL the
+triggers write is paid for, as it is in production. A single-row measurement times a loop of
+autocommit writes; with context active, each write shares its implicit transaction with a
+context statement through a psycopg pipeline (one round trip), and each write gets a fresh
+context, like one request doing one write. Context statements are rendered before the clock
+starts: the client-side rendering cost is measured on its own (:func:`render_cost`).
+
+Between measurements a copy is emptied with ``DELETE`` (tracking switched off) and
+``VACUUM``, never ``TRUNCATE``: the tables are created with ``vacuum_truncate = false``, so
+their files keep their pages. After a ``TRUNCATE`` the first write must grow empty files
+(table, each index) from nothing, which costs milliseconds on some file systems and more for
+a tracked copy (it has more files); a production event table is never empty.
+
+All SQL with names or values is composed with :mod:`pghistory_core.sql`; per-row values in
+the loops are bound by the driver (``%s``), so the server can prepare the statements.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import psycopg
+
+import pghistory_core as ph
+from pghistory_core import sql, transport
+from pghistory_core.spec import DEFAULT_LEVEL
+
+__all__ = [
+    "SCHEMA",
+    "COLUMNS",
+    "Variant",
+    "Workload",
+    "Sample",
+    "VARIANTS",
+    "BULK_WORKLOADS",
+    "SINGLE_WORKLOADS",
+    "BenchDatabase",
+]
+
+SCHEMA = "pghistory_bench"
+CATEGORIES = 10
+
+COLUMNS = (
+    ph.Column("id", "bigint", nullable=False),
+    ph.Column("category_id", "integer", nullable=False),
+    ph.Column("qty", "integer", nullable=False),
+    ph.Column("stock", "integer", nullable=False),
+    ph.Column("name", "text", nullable=False),
+    ph.Column("price", "numeric(12,2)", nullable=False),
+    ph.Column("updated_at", "timestamp with time zone", nullable=False),
+    ph.Column("active", "boolean", nullable=False),
+)
+
+# Fixed text (no names, no values): the column definitions of every copy.
+_TABLE_BODY = (
+    "id bigint PRIMARY KEY, category_id integer NOT NULL REFERENCES {category} (id), "
+    "qty integer NOT NULL, stock integer NOT NULL, name text NOT NULL, price numeric(12,2) NOT NULL, "
+    "updated_at timestamp with time zone NOT NULL, active boolean NOT NULL"
+)
+_COLUMN_LIST = "id, category_id, qty, stock, name, price, updated_at, active"
+# The row generated for key g; used by the bulk INSERT, the fill and the single-row INSERT.
+_ROW_EXPRESSIONS = (
+    "g, 1 + mod(g, 10)::integer, mod(g, 1000)::integer, mod(g, 37)::integer, 'item ' || g, "
+    "mod(g, 10000) / 100.0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', mod(g, 2) = 0"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One way of writing the table: untracked, or tracked at a level with a context mode.
+
+    ``pairing`` names an experimental statement-level UPDATE function
+    (:mod:`benchmarks.pairing`) that replaces the generated one; such variants only run the
+    UPDATE workloads. A ``probe`` is untracked but sends the context statement: it shows
+    what the transport alone costs, in the single-row loops.
+    """
+
+    name: str
+    level: ph.Level | None = None
+    context: ph.ContextMode | None = None
+    pairing: str | None = None
+    probe: bool = False
+
+    @property
+    def tracked(self) -> bool:
+        return self.level is not None
+
+    @property
+    def sends_context(self) -> bool:
+        return self.context in (ph.FK, ph.DENORMALIZED)
+
+    @property
+    def is_default(self) -> bool:
+        """The configuration the targets are about: the default level with FK context."""
+        return self.level == DEFAULT_LEVEL and self.context == ph.FK and self.pairing is None
+
+    @property
+    def table(self) -> str:
+        return "item_" + self.name
+
+    @property
+    def event_table(self) -> str:
+        return self.table + "_event"
+
+    def describe(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "level": self.level.name.lower() if self.level else None,
+            "context": self.context.name if self.context else None,
+            "pairing": self.pairing,
+            "probe": self.probe,
+        }
+
+
+UNTRACKED = Variant("untracked")
+VARIANTS: tuple[Variant, ...] = (
+    UNTRACKED,
+    Variant("untracked_ctx", None, ph.FK, probe=True),
+    Variant("row_off", ph.Row, ph.NO_CONTEXT),
+    Variant("row_fk", ph.Row, ph.FK),
+    Variant("row_denorm", ph.Row, ph.DENORMALIZED),
+    Variant("stmt_off", ph.Statement, ph.NO_CONTEXT),
+    Variant("stmt_fk", ph.Statement, ph.FK),
+    Variant("stmt_denorm", ph.Statement, ph.DENORMALIZED),
+    # Experiments on the statement-level UPDATE (see benchmarks.pairing); FK context.
+    Variant("stmt_fk_pkjoin", ph.Statement, ph.FK, pairing="pkjoin_guard"),
+    Variant("stmt_fk_noguard", ph.Statement, ph.FK, pairing="noguard"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """A kind of write. ``bulk`` workloads run one statement over *rows* rows; the others
+    run a loop of single-row autocommit statements. ``prefill`` says whether the table
+    holds the rows before the timed part; ``events_per_row`` is what tracking records."""
+
+    name: str
+    title: str
+    bulk: bool
+    prefill: bool
+    events_per_row: float
+    update: bool = False
+
+    def runs(self, variant: Variant) -> bool:
+        if variant.probe:
+            return not self.bulk
+        return variant.pairing is None or self.update
+
+
+BULK_WORKLOADS = (
+    Workload("bulk_insert", "bulk INSERT ... SELECT generate_series", True, False, 1.0),
+    Workload("bulk_update", "bulk UPDATE, every row changes", True, True, 1.0, update=True),
+    Workload("bulk_update_half", "bulk UPDATE, half the rows unchanged", True, True, 0.5, update=True),
+    Workload("bulk_delete", "bulk DELETE", True, True, 1.0),
+)
+SINGLE_WORKLOADS = (
+    Workload("single_insert", "single-row INSERT, autocommit loop", False, False, 1.0),
+    Workload("single_update", "single-row UPDATE, autocommit loop", False, True, 1.0, update=True),
+    Workload("single_delete", "single-row DELETE, autocommit loop", False, True, 1.0),
+)
+
+
+@dataclasses.dataclass
+class Sample:
+    """One measurement: seconds (for loops: per statement), WAL bytes, events recorded,
+    event-table size in bytes."""
+
+    seconds: float
+    wal_bytes: int
+    events: int
+    event_table_bytes: int
+
+
+def _ident(name: str) -> sql.Identifier:
+    return sql.Identifier(SCHEMA, name)
+
+
+def _bulk_statement(workload: Workload, table: sql.Identifier, rows: int) -> str:
+    statements = {
+        "bulk_insert": sql.SQL("INSERT INTO {} (" + _COLUMN_LIST + ") SELECT " + _ROW_EXPRESSIONS + " FROM generate_series(1, {}) AS g").format(
+            table, sql.Literal(rows)
+        ),
+        "bulk_update": sql.SQL("UPDATE {} SET qty = qty + 1, updated_at = updated_at + interval '1 second'").format(table),
+        "bulk_update_half": sql.SQL("UPDATE {} SET qty = CASE WHEN mod(id, 2) = 0 THEN qty + 1 ELSE qty END").format(table),
+        "bulk_delete": sql.SQL("DELETE FROM {}").format(table),
+    }
+    return sql.render(statements[workload.name])
+
+
+def _single_statement(workload: Workload, table: sql.Identifier) -> str:
+    # %s is the driver's placeholder for the key, bound per call (not Python formatting).
+    statements = {
+        "single_insert": sql.SQL("INSERT INTO {} (" + _COLUMN_LIST + ") SELECT " + _ROW_EXPRESSIONS + " FROM (SELECT %s::bigint AS g) AS s").format(table),
+        "single_update": sql.SQL("UPDATE {} SET qty = qty + 1, updated_at = updated_at + interval '1 second' WHERE id = %s").format(table),
+        "single_delete": sql.SQL("DELETE FROM {} WHERE id = %s").format(table),
+    }
+    return sql.render(statements[workload.name])
+
+
+def _context_statement() -> str:
+    """The statement an integration sends at the start of a transaction: a fresh context."""
+    with ph.context(source="benchmark") as active:
+        return transport.context_statement(active)
+
+
+Connection = psycopg.Connection[tuple[object, ...]]
+
+
+class BenchDatabase:
+    """The ``pghistory_bench`` schema on one connection: creates the copies, resets them
+    and measures."""
+
+    def __init__(self, conn: Connection, variants: tuple[Variant, ...]) -> None:
+        self.conn = conn
+        self.variants = variants
+
+    # -------------------------------------------------------------------------- setup
+
+    def tracking(self, variant: Variant) -> ph.Tracking:
+        assert variant.level is not None and variant.context is not None  # noqa: S101 - internal
+        table = ph.Table(variant.table, COLUMNS, schema=SCHEMA)
+        return ph.Tracking(
+            table,
+            (ph.InsertEvent(), ph.UpdateEvent(), ph.DeleteEvent()),
+            level=variant.level,
+            context=variant.context,
+            event_table=variant.event_table,
+            context_schema=SCHEMA,
+        )
+
+    def _tables(self, variant: Variant) -> list[sql.Identifier]:
+        """The tables a measurement of *variant* writes to."""
+        tables = [_ident(variant.table)]
+        if variant.tracked:
+            tables.append(_ident(variant.event_table))
+        if variant.context == ph.FK and variant.tracked:
+            tables.append(_ident("pghistory_context"))
+        return tables
+
+    def create(self) -> None:
+        from benchmarks import pairing
+
+        conn = self.conn
+        schema = sql.Identifier(SCHEMA)
+        category = _ident("category")
+        with conn.transaction():
+            conn.execute(sql.render(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema)))
+            conn.execute(sql.render(sql.SQL("CREATE SCHEMA {}").format(schema)))
+            conn.execute(sql.render(sql.SQL("CREATE TABLE {} (id integer PRIMARY KEY, name text NOT NULL)").format(category)))
+            conn.execute(
+                sql.render(
+                    sql.SQL("INSERT INTO {} SELECT g, 'category ' || g FROM generate_series(1, {}) AS g").format(
+                        category, sql.Literal(CATEGORIES)
+                    )
+                )
+            )
+            for variant in self.variants:
+                # Autovacuum off on the copies: a vacuum landing on one variant's measurement
+                # would show up as its overhead (tables are truncated between measurements).
+                conn.execute(
+                    sql.render(
+                        sql.SQL(
+                            "CREATE TABLE {} (" + _TABLE_BODY + ") WITH (autovacuum_enabled = false, vacuum_truncate = false)"
+                        ).format(
+                            _ident(variant.table), category=category
+                        )
+                    )
+                )
+        trackings = [self.tracking(v) for v in self.variants if v.tracked]
+        ph.install(conn, trackings)
+        with conn.transaction():
+            settings = "ALTER TABLE {} SET (autovacuum_enabled = false, vacuum_truncate = false)"
+            if any(v.context == ph.FK and v.tracked for v in self.variants):
+                conn.execute(sql.render(sql.SQL(settings).format(_ident("pghistory_context"))))
+            for variant in self.variants:
+                if not variant.tracked:
+                    continue
+                conn.execute(sql.render(sql.SQL(settings).format(_ident(variant.event_table))))
+                if variant.pairing is not None:
+                    conn.execute(sql.render(pairing.update_function(self.tracking(variant), variant.pairing)))
+
+    def drop(self) -> None:
+        self.conn.execute(sql.render(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA))))
+
+    def reset(self, variant: Variant, rows: int) -> None:
+        """Empty the copy, its events and the context table (``DELETE`` with tracking
+        switched off, then ``VACUUM``: see the module docstring); fill *rows* rows without
+        recording them, and analyze."""
+        conn = self.conn
+        tables = self._tables(variant)
+        with conn.transaction():
+            conn.execute(transport.context_statement(None, ignored=True))
+            for table in tables:
+                conn.execute(sql.render(sql.SQL("DELETE FROM {}").format(table)))
+            if rows:
+                conn.execute(_bulk_statement(BULK_WORKLOADS[0], _ident(variant.table), rows))
+        conn.execute(sql.render(sql.SQL("VACUUM (ANALYZE) {}").format(sql.join(", ", tables))))
+
+    # -------------------------------------------------------------------- measurement
+
+    def _wal_position(self) -> str:
+        row = self.conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
+        return str(row[0])
+
+    def _wal_since(self, position: str) -> int:
+        query = sql.SQL("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), {}::pg_lsn)::bigint").format(
+            sql.Literal(position)
+        )
+        row = self.conn.execute(sql.render(query)).fetchone()
+        assert row is not None  # noqa: S101
+        return int(row[0])
+
+    def _events(self, variant: Variant) -> tuple[int, int]:
+        if not variant.tracked:
+            return 0, 0
+        event_table = _ident(variant.event_table)
+        query = sql.SQL("SELECT count(*), pg_total_relation_size({}) FROM {}").format(
+            sql.Literal(sql.render(event_table)), event_table
+        )
+        row = self.conn.execute(sql.render(query)).fetchone()
+        assert row is not None  # noqa: S101
+        return int(row[0]), int(row[1])
+
+    def _timed(self, variant: Variant, body: Callable[[], float]) -> Sample:
+        position = self._wal_position()
+        seconds = body()
+        wal = self._wal_since(position)
+        events, size = self._events(variant)
+        return Sample(seconds, wal, events, size)
+
+    def measure_bulk(self, workload: Workload, variant: Variant, rows: int) -> Sample:
+        self.reset(variant, rows if workload.prefill else 0)
+        statement = _bulk_statement(workload, _ident(variant.table), rows)
+        context = _context_statement() if variant.sends_context else None
+        conn = self.conn
+
+        def body() -> float:
+            start = time.perf_counter()
+            with conn.transaction():
+                if context is not None:
+                    conn.execute(context)
+                conn.execute(statement)
+            return time.perf_counter() - start
+
+        return self._timed(variant, body)
+
+    def measure_single(self, workload: Workload, variant: Variant, loops: int) -> Sample:
+        """A loop of *loops* autocommit statements; ``seconds`` is per statement."""
+        self.reset(variant, loops if workload.prefill else 0)
+        statement = _single_statement(workload, _ident(variant.table))
+        conn = self.conn
+        keys = range(1, loops + 1)
+        contexts = [_context_statement() for _ in keys] if variant.sends_context else []
+
+        def body() -> float:
+            start = time.perf_counter()
+            if variant.sends_context:
+                for key, context in zip(keys, contexts):
+                    # One pipeline: both statements share the implicit autocommit transaction.
+                    with conn.pipeline():
+                        conn.execute(context)
+                        conn.execute(statement, (key,))
+            else:
+                for key in keys:
+                    conn.execute(statement, (key,))
+            return (time.perf_counter() - start) / loops
+
+        return self._timed(variant, body)
+
+    def measure(self, workload: Workload, variant: Variant, size: int) -> Sample:
+        if workload.bulk:
+            return self.measure_bulk(workload, variant, size)
+        return self.measure_single(workload, variant, size)
+
+
+def render_cost(count: int = 2_000) -> dict[str, float]:
+    """Client-side microseconds per transaction to open a context and render its statement."""
+    start = time.perf_counter()
+    for _ in range(count):
+        _context_statement()
+    total = (time.perf_counter() - start) / count
+    with ph.context(source="benchmark") as active:
+        start = time.perf_counter()
+        for _ in range(count):
+            transport.context_statement(active)
+        render_only = (time.perf_counter() - start) / count
+    return {"context_and_statement_us": total * 1e6, "statement_only_us": render_only * 1e6}
+
+
+def default_variant_name() -> str:
+    """The variant the targets are evaluated on."""
+    return next(v.name for v in VARIANTS if v.is_default)

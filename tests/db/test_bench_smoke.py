@@ -1,0 +1,56 @@
+"""The benchmark suite runs end to end and reports every workload and variant.
+
+Layer: tests (database tier). Runs ``--smoke`` (10 rows, 1 repeat, loops of 20) against a
+fresh test database, through ``pghistory bench``. Asserts what a user of the report relies
+on: the files exist, every workload/variant is present, tracked variants recorded events.
+Never asserts on timings (benchmarks are never assertions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner
+
+from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
+from pghistory_cli.main import cli
+
+
+def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+    for name in ("results.json", "report.md", "bulk_insert.png", "bulk_update.png"):
+        assert (out / name).is_file(), name
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert document["mode"] == "smoke"
+    assert document["meta"]["postgres"]["version"]
+    assert {"version"} <= set(document["meta"]["python"])
+    assert document["meta"]["machine"]["cpu_count"]
+
+    found = {(m["workload"], m["variant"]): m for m in document["measurements"]}
+    for workload in (*BULK_WORKLOADS, *SINGLE_WORKLOADS):
+        for variant in VARIANTS:
+            if not workload.runs(variant):
+                continue
+            entry = found.get((workload.name, variant.name))
+            assert entry is not None, (workload.name, variant.name)
+            assert len(entry["samples"]["seconds"]) == 1
+            if variant.tracked:
+                expected = int(workload.events_per_row * entry["size"])
+                assert entry["events_median"] == expected, (workload.name, variant.name, entry["events_median"])
+                assert entry["event_bytes_per_event"] > 0
+            else:
+                assert entry["events_median"] == 0
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for workload in BULK_WORKLOADS:
+        assert workload.title in report
+    assert "## Targets" in report and "not measured at this size" in report
+    # The suite drops its schema when done.
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
+    assert row == (0,)
