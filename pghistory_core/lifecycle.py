@@ -29,7 +29,19 @@ from pghistory_core.errors import DriftError, PghistoryError
 from pghistory_core.render import Artefact, all_artefacts, event_columns, event_table_ident
 from pghistory_core.spec import Tracking
 
-__all__ = ["State", "Status", "status", "install", "uninstall", "prune", "check", "is_drift", "COMMENT_PREFIX"]
+__all__ = [
+    "State",
+    "Status",
+    "status",
+    "install",
+    "uninstall",
+    "prune",
+    "check",
+    "is_drift",
+    "parse_comment",
+    "record_installed",
+    "COMMENT_PREFIX",
+]
 
 COMMENT_PREFIX = "pghistory:"
 # Any constant: serialises concurrent installs on one database.
@@ -82,7 +94,8 @@ def _definition_hash(definition: str) -> str:
     return names.stable_hash(definition, 16)
 
 
-def _parse_comment(comment: str | None) -> tuple[str, str] | None:
+def parse_comment(comment: str | None) -> tuple[str, str] | None:
+    """(content hash, definition hash) from a pghistory comment, or None for any other text."""
     if not comment or not comment.startswith(COMMENT_PREFIX):
         return None
     parts = comment[len(COMMENT_PREFIX) :].split(":")
@@ -153,7 +166,7 @@ def _read_catalog(conn: db.Connection, artefacts: Sequence[Artefact]) -> dict[tu
 def _state_of(artefact: Artefact, found: _Found | None) -> tuple[State, str]:
     if found is None:
         return State.MISSING, ""
-    parsed = _parse_comment(found.comment)
+    parsed = parse_comment(found.comment)
     if parsed is None:
         return State.OUTDATED, "exists but was not installed by pghistory (no pghistory comment)"
     content_hash, definition_hash = parsed
@@ -176,7 +189,7 @@ def _statuses(artefacts: Sequence[Artefact], found: dict[tuple[str, str, str, st
         schema = artefact.table[0] if artefact.table else artefact.schema
         result.append(Status(artefact.kind, schema, table, artefact.name, state, reason, artefact))
     for key, item in sorted(found.items()):
-        if key not in expected and _parse_comment(item.comment) is not None:
+        if key not in expected and parse_comment(item.comment) is not None:
             result.append(Status(item.kind, item.schema, item.table, item.name, State.ORPHANED, "no spec describes it"))
     return result
 
@@ -272,17 +285,27 @@ def install(
             db.execute(conn, artefact.create)
             touched.append(artefact)
             changed.append(current)
-        if touched:
-            after = _read_catalog(conn, touched)
-            comments = []
-            for artefact in touched:
-                item = after.get(artefact.key)
-                if item is None:  # pragma: no cover - create succeeded, so it exists
-                    raise PghistoryError(f"{artefact.kind} {artefact.display_name} was not created")
-                text = f"{COMMENT_PREFIX}{artefact.content_hash}:{_definition_hash(item.definition)}"
-                comments.append(artefact.comment_sql(text))
-            db.execute(conn, sql.join(";\n", comments))
+        record_installed(conn, touched)
     return changed
+
+
+def record_installed(conn: db.Connection, artefacts: Sequence[Artefact]) -> None:
+    """Write the ``pghistory:<content hash>:<definition hash>`` comment of objects just
+    created from *artefacts*' SQL, reading their definitions back in one query.
+
+    :func:`install` calls it; so do tools that run the create SQL themselves (migrations).
+    """
+    if not artefacts:
+        return
+    after = _read_catalog(conn, artefacts)
+    comments = []
+    for artefact in artefacts:
+        item = after.get(artefact.key)
+        if item is None:
+            raise PghistoryError(f"{artefact.kind} {artefact.display_name} was not created by its SQL")
+        text = f"{COMMENT_PREFIX}{artefact.content_hash}:{_definition_hash(item.definition)}"
+        comments.append(artefact.comment_sql(text))
+    db.execute(conn, sql.join(";\n", comments))
 
 
 def _drop_statement(item: Status) -> sql.Composable:

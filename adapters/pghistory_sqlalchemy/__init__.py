@@ -22,7 +22,11 @@ Layer: adapter. Translation only; everything about Postgres and history is in
 Modules: :mod:`~pghistory_sqlalchemy.tracking` (``track``, event classes),
 :mod:`~pghistory_sqlalchemy.ddl` (create_all/drop_all), :mod:`~pghistory_sqlalchemy.runtime`
 (``instrument``), :mod:`~pghistory_sqlalchemy.events` (``create_event``),
-:mod:`~pghistory_sqlalchemy.bridge` (the core over a SQLAlchemy connection).
+:mod:`~pghistory_sqlalchemy.history` (``history``, ``events_across``, ``as_of``,
+``table_as_of``, ``revert_to_event``, ``revert_context``),
+:mod:`~pghistory_sqlalchemy.migrations` (Alembic autogenerate and operations; imported on
+demand, so Alembic stays optional), :mod:`~pghistory_sqlalchemy.bridge` (the core over a
+SQLAlchemy connection).
 """
 
 from __future__ import annotations
@@ -62,6 +66,15 @@ from pghistory_core import (
 )
 from pghistory_sqlalchemy.bridge import connect
 from pghistory_sqlalchemy.events import create_event
+from pghistory_sqlalchemy.history import (
+    as_of,
+    events_across,
+    history,
+    obj_events,
+    revert_context,
+    revert_to_event,
+    table_as_of,
+)
 from pghistory_sqlalchemy.runtime import instrument, is_instrumented
 from pghistory_sqlalchemy.tracking import (
     MirroredType,
@@ -100,17 +113,24 @@ __all__ = [
     "Tracker",
     "Update",
     "UpdateEvent",
+    "as_of",
     "check",
     "context",
     "context_model",
     "core_table",
     "create_event",
     "current",
+    "events_across",
+    "history",
     "ignore",
     "install",
     "instrument",
     "is_instrumented",
+    "obj_events",
+    "revert_context",
+    "revert_to_event",
     "status",
+    "table_as_of",
     "track",
     "track_table",
     "tracked_tables",

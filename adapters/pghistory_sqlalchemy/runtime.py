@@ -1,30 +1,48 @@
 """Runtime: the tracking context through SQLAlchemy engines and sessions.
 
-Layer: adapter (runtime, through SQLAlchemy's connection events). ``instrument(engine)``
-is explicit (nothing is patched on import) and works for ``Engine`` and ``AsyncEngine``
-(its ``sync_engine``), with psycopg 3 (sync and async) and psycopg2, and with SQLAlchemy's
-default server-side parameter binding: statements are never rewritten.
+Layer: adapter (runtime, through SQLAlchemy's connection and dialect events).
+``instrument(engine)`` is explicit (nothing is patched on import) and works for ``Engine``
+and ``AsyncEngine`` (its ``sync_engine``), with psycopg 3 (sync and async) and psycopg2,
+and with SQLAlchemy's default server-side parameter binding: statements are never
+rewritten.
 
-Rules (the core's transport rules, applied per SQLAlchemy transaction):
+When to send the context statement is decided by the core's transport rules
+(:class:`pghistory_core.transport.TransportState`, one per DBAPI connection, kept in the
+pooled connection's ``info``); this module only feeds them the connection's transaction
+status, autocommit flag and statement text, and executes what they decide:
 
-- before a statement runs, if the active context or ignore switch of the current
-  thread/task (``ph.current()``, ``ph.is_ignored()``) differs from what was last sent in
-  this transaction, the core's ``SELECT set_config(..., true)`` statement
-  (:func:`pghistory_core.transport.context_statement`) is sent first, on its own cursor
-  (the statement's cursor may be a named/server-side one) of the same DBAPI connection;
-- so: one extra statement per transaction, re-sent only when the context id, its
-  metadata (``ActiveContext.version``) or the ignore switch changes; nothing when no
-  context is active and nothing was sent in this transaction;
-- what was sent is forgotten on commit and rollback (the settings are transaction-local,
-  so nothing outlives the transaction: safe behind PgBouncer in transaction mode), and
-  after ``ROLLBACK TO SAVEPOINT`` (which restores the settings of before the savepoint);
-- ``executemany`` (ORM bulk inserts, Core ``insert()`` with many rows) goes through the
-  same hook, once per batch, so the check costs nothing after the first batch.
+- ``before_cursor_execute``: :meth:`~pghistory_core.transport.TransportState.plan`; for
+  ``BEFORE`` the context statement is sent first, on its own cursor (the statement's
+  cursor may be a named/server-side one) of the same DBAPI connection, in the transaction
+  that is open or that the driver is about to open;
+- ``after_cursor_execute`` / ``handle_error``:
+  :meth:`~pghistory_core.transport.TransportState.done` with the status after the statement;
+- ``commit`` / ``rollback`` (the driver's own ``commit()``, no statement passes):
+  :meth:`~pghistory_core.transport.TransportState.transaction_boundary`;
+  ``rollback_savepoint``: :meth:`~pghistory_core.transport.TransportState.savepoint_rolled_back`.
 
-Not covered: connections in ``AUTOCOMMIT`` isolation level. Each statement is its own
-transaction there, so a transaction-local setting cannot reach it without rewriting the
-statement; the hook sends nothing and the events get no context. Use a transaction
-(the SQLAlchemy default) when a context matters.
+So: one extra statement per transaction, again only when the context or the ignore switch
+changes or after ``ROLLBACK TO SAVEPOINT``; nothing outside a context; statements that
+cannot run in a transaction block pass untouched; nothing outlives the transaction (safe
+behind PgBouncer in transaction mode). ``executemany`` goes through the same hooks once
+per batch.
+
+AUTOCOMMIT isolation level (``TOGETHER``): the context statement and the user's statement
+must share one implicit transaction, in one round trip. The ``do_execute``,
+``do_execute_no_params`` and ``do_executemany`` dialect events execute the statement
+themselves then:
+
+- psycopg 3 (sync): inside ``connection.pipeline()``, the context statement on its own
+  cursor, then the statement (with its parameters, server-side bound) on SQLAlchemy's
+  cursor: a pipeline sends one Sync at its end, so both run in one implicit transaction;
+- psycopg2: ``context statement + '; ' + cursor.mogrify(statement, parameters)`` as one
+  query (a simple-query string is one implicit transaction); ``executemany`` sends one
+  such string per parameter set, as psycopg2's own ``executemany`` sends one statement per
+  set;
+- not covered (the statement runs without context, as before): psycopg 3 *async* engines
+  in AUTOCOMMIT (the async pipeline cannot be entered from SQLAlchemy's sync event hooks),
+  and texts holding several statements under psycopg 3 (a pipeline takes one statement per
+  ``execute``).
 
 Async: SQLAlchemy runs the sync hooks in a greenlet that shares the calling task's
 ``contextvars`` context, so each task's ``ph.context`` is the one its statements see.
@@ -33,6 +51,8 @@ Async: SQLAlchemy runs the sync hooks in a greenlet that shares the calling task
 from __future__ import annotations
 
 import weakref
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -40,19 +60,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import pghistory_core as ph
 from pghistory_core import transport
+from pghistory_core.transport import Action, Plan, TransportState, TxStatus
 
 __all__ = ["instrument", "is_instrumented"]
 
-_SENT_KEY = "pghistory_sent"
-#: Marks "the server's settings are unknown" (after a savepoint rollback): always resend.
-_UNKNOWN = object()
-#: Set by the rollback_savepoint event, which fires just before SQLAlchemy executes
-#: ``ROLLBACK TO SAVEPOINT``: sending on that statement would be undone by it.
-_ROLLING_BACK = object()
+_STATE_KEY = "pghistory_transport"
+_PLAN_KEY = "pghistory_plan"
 
 _instrumented: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
-
-_Wanted = tuple[object, int, bool] | None
 
 
 def _sync_engine(engine: sa.Engine | AsyncEngine) -> sa.Engine:
@@ -69,9 +84,14 @@ def instrument(engine: sa.Engine | AsyncEngine) -> None:
     if sync_engine in _instrumented:
         return
     event.listen(sync_engine, "before_cursor_execute", _before_cursor_execute)
-    event.listen(sync_engine, "commit", _forget)
-    event.listen(sync_engine, "rollback", _forget)
-    event.listen(sync_engine, "rollback_savepoint", _unknown_after_savepoint_rollback)
+    event.listen(sync_engine, "after_cursor_execute", _after_cursor_execute)
+    event.listen(sync_engine, "handle_error", _handle_error)
+    event.listen(sync_engine, "commit", _boundary)
+    event.listen(sync_engine, "rollback", _boundary)
+    event.listen(sync_engine, "rollback_savepoint", _savepoint_rolled_back)
+    event.listen(sync_engine, "do_execute", _do_execute)
+    event.listen(sync_engine, "do_execute_no_params", _do_execute_no_params)
+    event.listen(sync_engine, "do_executemany", _do_executemany)
     _instrumented.add(sync_engine)
 
 
@@ -79,21 +99,38 @@ def is_instrumented(engine: sa.Engine | AsyncEngine) -> bool:
     return _sync_engine(engine) in _instrumented
 
 
-def _wanted() -> _Wanted:
-    active = ph.current()
-    ignored = ph.is_ignored()
-    if active is None and not ignored:
-        return None
-    if active is None:
-        return (None, 0, ignored)
-    return (active.id, active.version, ignored)
+# ---------------------------------------------------------------- driver differences
 
 
-def _transaction_key(conn: sa.Connection) -> int:
-    # The root transaction object is new for every SQLAlchemy transaction; together with
-    # the commit/rollback events it tells "this transaction" apart from an earlier one on
-    # the same pooled DBAPI connection.
-    return id(conn.get_transaction())
+def _driver_connection(conn: sa.Connection) -> object | None:
+    return conn.connection.driver_connection
+
+
+def _driver(raw: object) -> str:
+    """``psycopg`` (sync), ``psycopg_async``, ``psycopg2`` or ``other``."""
+    module = type(raw).__module__.split(".")[0]
+    if module == "psycopg":
+        return "psycopg_async" if type(raw).__name__ == "AsyncConnection" else "psycopg"
+    return module if module == "psycopg2" else "other"
+
+
+def _status(raw: object) -> TxStatus:
+    driver = _driver(raw)
+    if driver in ("psycopg", "psycopg_async"):
+        return transport.status_from_libpq(int(raw.info.transaction_status))  # type: ignore[attr-defined]
+    if driver == "psycopg2":
+        return transport.status_from_libpq(int(raw.get_transaction_status()))  # type: ignore[attr-defined]
+    return TxStatus.UNKNOWN
+
+
+def _state(conn: sa.Connection) -> TransportState:
+    state = conn.info.get(_STATE_KEY)
+    if state is None:
+        state = conn.info[_STATE_KEY] = TransportState()
+    return state
+
+
+# ------------------------------------------------------------------------------ hooks
 
 
 def _before_cursor_execute(
@@ -104,34 +141,145 @@ def _before_cursor_execute(
     context: object,
     executemany: bool,
 ) -> None:
-    wanted = _wanted()
-    sent = conn.info.get(_SENT_KEY)
-    key = _transaction_key(conn)
-    last = sent[1] if sent is not None and sent[0] == key else None
-    if last is _ROLLING_BACK:
-        conn.info[_SENT_KEY] = (key, _UNKNOWN)
-        if statement.lstrip().upper().startswith("ROLLBACK TO SAVEPOINT"):
-            return
-        last = _UNKNOWN
-    if last == wanted:
+    state = _state(conn)
+    if state.needs_nothing():
+        conn.info.pop(_PLAN_KEY, None)
         return
-    dbapi_connection = conn.connection.dbapi_connection
-    if dbapi_connection is None or getattr(dbapi_connection, "autocommit", False):
-        return  # AUTOCOMMIT: see the module docstring
-    active = ph.current()
-    raw = dbapi_connection.cursor()
+    raw = _driver_connection(conn)
+    if raw is None:
+        return
+    plan = state.plan(_status(raw), bool(getattr(raw, "autocommit", False)), statement)
+    if plan.action is Action.TOGETHER and not _can_send_together(raw, plan):
+        plan = transport.NOTHING
+    conn.info[_PLAN_KEY] = plan
+    if plan.action is Action.BEFORE:
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None  # checked out: driver_connection was not None
+        extra = dbapi_connection.cursor()
+        try:
+            extra.execute(plan.statement)
+        finally:
+            extra.close()
+
+
+def _finish(conn: sa.Connection) -> None:
+    plan = conn.info.pop(_PLAN_KEY, None)
+    if plan is None:
+        return
+    raw = _driver_connection(conn)
+    _state(conn).done(plan, _status(raw) if raw is not None else TxStatus.UNKNOWN)
+
+
+def _after_cursor_execute(
+    conn: sa.Connection, cursor: object, statement: str, parameters: object, context: object, executemany: bool
+) -> None:
+    _finish(conn)
+
+
+def _handle_error(exception_context: sa.engine.ExceptionContext) -> None:
+    conn = exception_context.connection
+    if conn is not None and not conn.closed and not conn.invalidated:
+        _finish(conn)
+
+
+def _boundary(conn: sa.Connection) -> None:
+    _state(conn).transaction_boundary()
+
+
+def _savepoint_rolled_back(conn: sa.Connection, name: str, context: object) -> None:
+    _state(conn).savepoint_rolled_back()
+
+
+# ------------------------------------------------------------------- autocommit (TOGETHER)
+
+
+def _can_send_together(raw: object, plan: Plan) -> bool:
+    driver = _driver(raw)
+    if driver == "psycopg":
+        return plan.count <= 1
+    return driver == "psycopg2"
+
+
+def _together(context: sa.engine.default.DefaultExecutionContext) -> Plan | None:
     try:
-        raw.execute(transport.context_statement(active, ph.is_ignored()))
-    finally:
-        raw.close()
-    conn.info[_SENT_KEY] = (key, wanted)
+        info = context.root_connection.info
+    except NotImplementedError:
+        # The dialect's own first-connect queries: an ad-hoc connection without ``info``
+        # (and without connection events, so nothing was planned).
+        return None
+    plan = info.get(_PLAN_KEY)
+    if isinstance(plan, Plan) and plan.action is Action.TOGETHER:
+        return plan
+    return None
 
 
-def _forget(conn: sa.Connection) -> None:
-    conn.info.pop(_SENT_KEY, None)
+def _run_together(
+    context: sa.engine.default.DefaultExecutionContext,
+    plan: Plan,
+    cursor: object,
+    run: Callable[[], object],
+    mogrified: Callable[[], Sequence[bytes | str]],
+) -> None:
+    raw: Any = context.root_connection.connection.driver_connection
+    if _driver(raw) == "psycopg":
+        # One pipeline: one Sync at its end, so one implicit transaction for both.
+        with raw.pipeline():
+            extra = raw.cursor()
+            try:
+                extra.execute(plan.statement)
+                run()
+            finally:
+                extra.close()
+        return
+    # psycopg2: a simple-query string holding both statements is one implicit transaction.
+    for text in mogrified():
+        query = text.decode() if isinstance(text, bytes) else text
+        cursor.execute(plan.statement + "; " + query)  # type: ignore[attr-defined]
 
 
-def _unknown_after_savepoint_rollback(conn: sa.Connection, name: str, context: object) -> None:
-    sent = conn.info.get(_SENT_KEY)
-    if sent is not None:
-        conn.info[_SENT_KEY] = (sent[0], _ROLLING_BACK)
+def _plain(parameters: object) -> object:
+    # psycopg2's mogrify takes a dict or a sequence, not SQLAlchemy's immutabledict.
+    return dict(parameters) if isinstance(parameters, Mapping) else parameters
+
+
+def _do_execute(cursor: object, statement: str, parameters: object, context: object) -> bool | None:
+    plan = _together(context)  # type: ignore[arg-type]
+    if plan is None:
+        return None
+    _run_together(
+        context,  # type: ignore[arg-type]
+        plan,
+        cursor,
+        lambda: cursor.execute(statement, parameters),  # type: ignore[attr-defined]
+        lambda: [cursor.mogrify(statement, _plain(parameters))],  # type: ignore[attr-defined]
+    )
+    return True
+
+
+def _do_execute_no_params(cursor: object, statement: str, context: object) -> bool | None:
+    plan = _together(context)  # type: ignore[arg-type]
+    if plan is None:
+        return None
+    _run_together(
+        context,  # type: ignore[arg-type]
+        plan,
+        cursor,
+        lambda: cursor.execute(statement),  # type: ignore[attr-defined]
+        # No parameters: the text goes as is (psycopg2 then reads no placeholders).
+        lambda: [statement],
+    )
+    return True
+
+
+def _do_executemany(cursor: object, statement: str, parameters: Sequence[object], context: object) -> bool | None:
+    plan = _together(context)  # type: ignore[arg-type]
+    if plan is None:
+        return None
+    _run_together(
+        context,  # type: ignore[arg-type]
+        plan,
+        cursor,
+        lambda: cursor.executemany(statement, parameters),  # type: ignore[attr-defined]
+        lambda: [cursor.mogrify(statement, _plain(params)) for params in parameters],  # type: ignore[attr-defined]
+    )
+    return True

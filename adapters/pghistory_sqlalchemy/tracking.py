@@ -38,9 +38,9 @@ from sqlalchemy.sql.compiler import TypeCompiler
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import pghistory_core as ph
-from pghistory_core import conditions as c
 from pghistory_core import render
 from pghistory_core.spec import DEFAULT_CONTEXT_SCHEMA
+from pghistory_core.trackers import map_tracker_columns
 
 __all__ = [
     "MirroredType",
@@ -87,8 +87,15 @@ class MirroredType(TypeDecorator[object]):
     def python_type(self) -> type:
         return self.original.python_type
 
+    @classmethod
+    def ddl(cls, sql_type: str) -> MirroredType:
+        """A column type that only knows its DDL (what Alembic migrations render)."""
+        return cls(sa.types.NullType(), sql_type)  # type: ignore[arg-type]
+
     def __repr__(self) -> str:
-        return f"MirroredType({self.original!r}, {self.sql_type!r})"
+        # Alembic renders user types as ``<module>.<repr>`` into migration scripts: the DDL
+        # is all a migration needs, and it must not depend on the tracked column's type.
+        return f"MirroredType.ddl({self.sql_type!r})"
 
 
 @compiles(MirroredType)
@@ -192,49 +199,6 @@ class _Names:
         if isinstance(names, str):
             raise ph.ConfigurationError(f"{self.owner}: expected a list of names, not a single str ({names!r})")
         return tuple(self(name) for name in names)
-
-    def ref(self, ref: str) -> str:
-        """``old__<attr>[__lookup]`` -> ``old__<column>[__lookup]``."""
-        row, _, rest = ref.partition("__")
-        if not rest:
-            return ref  # invalid; the core reports it
-        name, sep, lookup = rest.partition("__")
-        return f"{row}__{self(name)}{sep}{lookup}"
-
-
-_CHANGE_CONDITIONS = (c.AnyChange, c.AllChange, c.AnyDontChange, c.AllDontChange)
-
-
-def _condition(node: c.ConditionNode, names: _Names) -> c.ConditionNode:
-    """*node* with attribute names replaced by column names."""
-    if isinstance(node, c.And):
-        return c.And(tuple(_condition(item, names) for item in node.items))
-    if isinstance(node, c.Or):
-        return c.Or(tuple(_condition(item, names) for item in node.items))
-    if isinstance(node, c.Not):
-        return c.Not(_condition(node.item, names))
-    if isinstance(node, c.F):
-        return c.F(names.ref(node.ref))
-    if isinstance(node, c.Q):
-        return c.Q(
-            **{
-                names.ref(key): (c.F(names.ref(value.ref)) if isinstance(value, c.F) else value)
-                for key, value in node.filters
-            }
-        )
-    if isinstance(node, _CHANGE_CONDITIONS):
-        return type(node)(
-            *(names(name) for name in node.columns),
-            exclude=tuple(names(name) for name in node.exclude),
-            exclude_auto=node.exclude_auto,
-        )
-    return node  # Condition: raw SQL, written against column names
-
-
-def _tracker(tracker: ph.Tracker, names: _Names) -> ph.Tracker:
-    if isinstance(tracker, ph.RowEvent) and tracker.condition is not None:
-        return dataclasses.replace(tracker, condition=_condition(tracker.condition, names))
-    return tracker
 
 
 # ----------------------------------------------------------------------- event classes
@@ -377,7 +341,7 @@ def _register(
     names = _Names(owner, table, attributes)
     tracking = ph.Tracking(
         core_table(table),
-        tuple(_tracker(tracker, names) for tracker in trackers),
+        tuple(map_tracker_columns(tracker, names) for tracker in trackers),
         fields=names.many(fields),
         exclude=names.many(exclude) or (),
         event_table=table_name,
