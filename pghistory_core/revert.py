@@ -56,7 +56,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from pghistory_core import db, sql, transport
-from pghistory_core.context import context
+from pghistory_core.context import new_context
 from pghistory_core.errors import HistoryError, RevertConflictError
 from pghistory_core.history import (
     Event,
@@ -240,8 +240,8 @@ def revert_to_event(conn: db.Connection, tracking: Tracking, pgh_id: int) -> Non
     with db.transaction(conn):
         if not db.fetch_all(conn, exists):
             raise HistoryError(f"event table {model_name(tracking)} has no event with pgh_id {pgh_id}")
-        transport.apply(conn)
-        db.execute(conn, query)
+        with transport.applied(conn):
+            db.execute(conn, query)
 
 
 def revert_event(conn: db.Connection, trackings: Sequence[Tracking], event: Event) -> None:
@@ -715,7 +715,9 @@ def revert_context(
             operations, conflicts, sources = _plan(conn, trackings, ctx, lock=False)
             ranks = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
         return RevertPlan(ctx, tuple(_execution_order(operations, ranks)), tuple(conflicts))
-    with context(**{REVERT_METADATA_KEY: str(ctx)}) as active:
+    # A new context even inside a caller's (a request reverting a job): the revert must be
+    # told apart from the caller's own changes, and must not add to its metadata.
+    with new_context(**{REVERT_METADATA_KEY: str(ctx)}) as active:
         with db.transaction(conn):
             operations, conflicts, sources = _plan(conn, trackings, ctx, lock=True)
             ranks = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
@@ -727,6 +729,6 @@ def revert_context(
                     f"cannot revert context {ctx}: {len(conflicts)} object(s) changed after it: {shown}{more}. "
                     "Nothing was written; pass force=True to overwrite them, or dry_run=True to inspect the plan"
                 )
-            transport.apply(conn)
-            _apply(conn, ordered, sources)
+            with transport.applied(conn):
+                _apply(conn, ordered, sources)
         return RevertPlan(ctx, ordered, tuple(conflicts), applied=True, revert_context_id=active.id)

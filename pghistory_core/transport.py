@@ -73,17 +73,19 @@ Known limits (documented in ``docs/context.md``)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pghistory_core import db, sql
 from pghistory_core.context import ActiveContext, current, is_idle, is_ignored
 from pghistory_core.render import SETTING_CONTEXT_ID, SETTING_CONTEXT_METADATA, SETTING_IGNORE
 
 __all__ = [
+    "applied",
     "Action",
     "CLEAR_STATEMENT",
     "NOTHING",
@@ -116,6 +118,34 @@ def context_statement(active: ActiveContext | None, ignored: bool = False) -> st
 
 #: Empties the three settings for the rest of the transaction.
 CLEAR_STATEMENT = context_statement(None)
+
+
+@contextlib.contextmanager
+def applied(conn: db.Connection) -> Iterator[None]:
+    """Send the current context for the block (in an open transaction), then put back the
+    settings the transaction held before, so statements after the block are unaffected.
+
+    For library code that writes under a context of its own inside a caller's transaction
+    (reverts): without the restore, the caller's next writes would carry that context. If
+    the block fails, the caller's rollback (or savepoint rollback) undoes the settings.
+    """
+    names = (SETTING_CONTEXT_ID, SETTING_CONTEXT_METADATA, SETTING_IGNORE)
+    before = db.fetch_all(
+        conn, sql.SQL("SELECT ") + sql.join(", ", [sql.SQL("current_setting({}, true)").format(sql.Literal(n)) for n in names])
+    )[0]
+    apply(conn)
+    yield
+    db.execute(
+        conn,
+        sql.SQL("SELECT ")
+        + sql.join(
+            ", ",
+            [
+                sql.SQL("set_config({}, {}, true)").format(sql.Literal(n), sql.Literal(str(v) if v is not None else ""))
+                for n, v in zip(names, before)
+            ],
+        ),
+    )
 
 
 def apply(conn: db.Connection) -> None:
