@@ -28,6 +28,11 @@ adapter.
   :func:`with_history` carry :func:`context` and :func:`ignore` to the triggers; without
   them, writes are still recorded, without context (see :mod:`pghistory_peewee.database`).
 - :func:`create_event` records a manual event.
+- Reading history (:mod:`pghistory_peewee.reading`): :func:`history` (an object's events)
+  and :func:`events` (across event tables, with filters) return
+  :class:`pghistory_core.Event` values with ``pgh_data``/``pgh_diff``; :func:`as_of` and
+  :func:`table_as_of` return unsaved model instances as they were; :func:`revert_to_event`
+  and :func:`revert_context` write through the core.
 """
 
 from __future__ import annotations
@@ -41,15 +46,23 @@ from pghistory_core import (
     AnyChange,
     AnyDontChange,
     Condition,
+    ConfigurationError,
+    Cursor,
     DeleteEvent,
+    Event,
+    HistoryError,
     F,
     InsertEvent,
     ManualEvent,
     New,
     Old,
     Q,
+    Reference,
+    RevertConflictError,
+    RevertPlan,
     Row,
     RowEvent,
+    RowVersion,
     Statement,
     Tracker,
     UpdateEvent,
@@ -67,6 +80,7 @@ from pghistory_peewee.database import (
 )
 from pghistory_peewee.migrate import create_tables, drop_tables
 from pghistory_peewee.models import EventModel, context_model, create_event, event_models, model_table, track, trackings
+from pghistory_peewee.reading import as_of, events, history, revert_context, revert_to_event, table_as_of
 
 __all__ = [
     "AllChange",
@@ -74,12 +88,16 @@ __all__ = [
     "AnyChange",
     "AnyDontChange",
     "Condition",
+    "ConfigurationError",
+    "Cursor",
     "DENORMALIZED",
     "DeleteEvent",
+    "Event",
     "EventModel",
     "F",
     "FK",
     "HistoryDatabaseMixin",
+    "HistoryError",
     "HistoryPooledPostgresqlDatabase",
     "HistoryPooledPostgresqlExtDatabase",
     "HistoryPostgresqlDatabase",
@@ -90,20 +108,30 @@ __all__ = [
     "New",
     "Old",
     "Q",
+    "Reference",
+    "RevertConflictError",
+    "RevertPlan",
     "Row",
     "RowEvent",
+    "RowVersion",
     "Statement",
     "Tracker",
     "UpdateEvent",
+    "as_of",
     "context",
     "context_model",
     "create_event",
     "create_tables",
     "drop_tables",
     "event_models",
+    "events",
+    "history",
     "ignore",
     "migrate",
     "model_table",
+    "revert_context",
+    "revert_to_event",
+    "table_as_of",
     "track",
     "trackings",
     "with_history",

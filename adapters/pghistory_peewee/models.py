@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar, Union
 
@@ -27,6 +29,7 @@ import peewee
 import pghistory_core as ph
 from pghistory_core.errors import ConfigurationError
 from pghistory_core.render import CONTEXT_TABLE
+from pghistory_core.sql import LiteralValue
 from pghistory_core.trackers import map_tracker_columns
 
 if TYPE_CHECKING:
@@ -36,7 +39,10 @@ __all__ = [
     "EventModel",
     "context_model",
     "create_event",
+    "database_of",
     "event_models",
+    "event_models_of_database",
+    "instance_pk",
     "model_table",
     "track",
     "trackings",
@@ -176,6 +182,7 @@ class EventModel(peewee.Model):
 
     pgh_tracking: ph.Tracking
     pgh_tracked_model: type[peewee.Model]
+    pgh_order: int  # generation order (the registry below is a set)
 
     @classmethod
     def create_table(cls, safe: bool = True, **options: object) -> None:
@@ -260,7 +267,32 @@ def _event_model(
     event_model = type(model_name, (EventModel,), attrs)
     event_model.pgh_tracking = tracking  # type: ignore[attr-defined]
     event_model.pgh_tracked_model = model  # type: ignore[attr-defined]
+    event_model.pgh_order = next(_generated)  # type: ignore[attr-defined]
+    _registry.add(event_model)  # type: ignore[arg-type]
     return event_model  # type: ignore[return-value]
+
+
+#: Every generated event model, so a Database can name its event tables. Peewee keeps no
+#: registry of models; weak, so models built at runtime (tests, scripts) can be collected.
+_registry: weakref.WeakSet[type[EventModel]] = weakref.WeakSet()
+_generated = itertools.count()
+
+
+def database_of(model: type[peewee.Model]) -> peewee.Database | None:
+    """The database *model* is bound to, through a ``DatabaseProxy`` if it is one."""
+    database = model._meta.database
+    if isinstance(database, peewee.DatabaseProxy):
+        database = database.obj
+    return database  # type: ignore[no-any-return]
+
+
+def event_models_of_database(database: peewee.Database | peewee.DatabaseProxy) -> list[type[EventModel]]:
+    """The event models of every tracked model bound to *database* (directly or through
+    an initialized ``DatabaseProxy``), in the order they were generated."""
+    if isinstance(database, peewee.DatabaseProxy):
+        database = database.obj
+    found = [m for m in list(_registry) if database is not None and database_of(m) is database]
+    return sorted(found, key=lambda m: m.pgh_order)
 
 
 class _SingleEventModel:
@@ -357,6 +389,18 @@ def track(
     return decorate
 
 
+def instance_pk(obj: peewee.Model, what: str) -> LiteralValue:
+    """*obj*'s primary key value (a tuple for a composite key), as the core takes it."""
+    pk = obj._pk  # type: ignore[attr-defined]
+    if isinstance(type(obj)._meta.primary_key, peewee.CompositeKey):
+        pk = tuple(pk)
+        if any(v is None for v in pk):
+            pk = None
+    if pk is None:
+        raise ph.HistoryError(f"{what}: {type(obj).__name__} instance has no primary key yet (save it first)")
+    return pk  # type: ignore[no-any-return]
+
+
 def create_event(obj: peewee.Model, label: str) -> EventModel:
     """Record *obj*'s current row (as the database holds it) under *label*; return the event.
 
@@ -367,10 +411,7 @@ def create_event(obj: peewee.Model, label: str) -> EventModel:
     for event_model in event_models(model):
         if label in event_model.pgh_tracking.labels:
             conn = model._meta.database.connection()
-            pk = obj._pk  # type: ignore[attr-defined]
-            if isinstance(model._meta.primary_key, peewee.CompositeKey):
-                pk = tuple(pk)
-            pgh_id = ph.create_event(conn, event_model.pgh_tracking, label, pk)
+            pgh_id = ph.create_event(conn, event_model.pgh_tracking, label, instance_pk(obj, "create_event"))
             return event_model.get_by_id(pgh_id)
     labels = [label for m in event_models(model) for label in m.pgh_tracking.labels]
     raise ConfigurationError(f"{model.__name__} has no tracker labelled {label!r}; its labels are: {labels}")
