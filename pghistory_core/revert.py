@@ -56,7 +56,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from pghistory_core import db, sql, transport
-from pghistory_core.context import new_context
+from pghistory_core.context import current, new_context
 from pghistory_core.errors import HistoryError, RevertConflictError
 from pghistory_core.history import (
     Event,
@@ -716,8 +716,11 @@ def revert_context(
             ranks = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
         return RevertPlan(ctx, tuple(_execution_order(operations, ranks)), tuple(conflicts))
     # A new context even inside a caller's (a request reverting a job): the revert must be
-    # told apart from the caller's own changes, and must not add to its metadata.
-    with new_context(**{REVERT_METADATA_KEY: str(ctx)}) as active:
+    # told apart from the caller's own changes and must not add to its metadata, yet it
+    # keeps the caller's metadata (who reverted, from which request).
+    outer = current()
+    metadata = {**(outer.metadata if outer is not None else {}), REVERT_METADATA_KEY: str(ctx)}
+    with new_context(**metadata) as active:
         with db.transaction(conn):
             operations, conflicts, sources = _plan(conn, trackings, ctx, lock=True)
             ranks = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])

@@ -40,8 +40,9 @@ proposes.
 
 Registration (see :func:`register` and ``docs/sqlalchemy.md``):
 
-- Alembic >= 1.18 (plugin system): the distribution publishes this module under the
-  ``alembic.plugins`` entry point as ``pghistory``; enable it per environment with
+- Alembic >= 1.18 (plugin system): the distribution publishes
+  :mod:`pghistory_sqlalchemy.alembic_plugin` under the ``alembic.plugins`` entry point as
+  ``pghistory``; enable it per environment with
   ``context.configure(..., autogenerate_plugins=["alembic.autogenerate.*", "pghistory"])``.
   Without the entry point (source checkout), call :func:`register` in ``env.py`` first.
 - Older Alembic: :func:`register` adds the comparator to the global
@@ -58,7 +59,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
-from types import ModuleType
 
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
@@ -82,7 +82,6 @@ __all__ = [
     "apply_object",
     "compare_history",
     "register",
-    "setup",
 ]
 
 log = logging.getLogger("alembic.autogenerate.pghistory")
@@ -562,17 +561,6 @@ def _continue() -> object:
 # -------------------------------------------------------------------------- registration
 
 
-def setup(plugin: object) -> None:
-    """Alembic plugin entry point (``alembic.plugins``: ``pghistory = pghistory_sqlalchemy.migrations``).
-
-    Runs after Alembic's table comparison, so event tables exist before their comments
-    are written and triggers come after the tables they are on.
-    """
-    from alembic.util import DispatchPriority
-
-    plugin.add_autogenerate_comparator(compare_history, "schema", priority=DispatchPriority.LAST)  # type: ignore[attr-defined]
-
-
 _registered = False
 
 
@@ -592,9 +580,10 @@ def register() -> None:
 
         comparators.dispatch_for("schema")(compare_history)
     else:
-        module: ModuleType = __import__(__name__, fromlist=["setup"])
+        from pghistory_sqlalchemy import alembic_plugin
+
         try:
-            plugins.Plugin.setup_plugin_from_module(module, PLUGIN_NAME)
+            plugins.Plugin.setup_plugin_from_module(alembic_plugin, PLUGIN_NAME)
         except ValueError:
             pass  # already set up from the entry point
     _registered = True

@@ -32,8 +32,9 @@ def test_revert_inside_a_callers_context_is_its_own_and_leaks_nothing(conn: psyc
     assert rows == [
         ("insert", 1, job.id, {"job": "import"}),
         ("insert", 2, job.id, {"job": "import"}),
-        ("delete", 1, plan.revert_context_id, {"pghistory_revert_of": str(job.id)}),
-        ("delete", 2, plan.revert_context_id, {"pghistory_revert_of": str(job.id)}),
+        # Its own context, keeping who reverted and naming what was reverted.
+        ("delete", 1, plan.revert_context_id, {"user": "admin", "pghistory_revert_of": str(job.id)}),
+        ("delete", 2, plan.revert_context_id, {"user": "admin", "pghistory_revert_of": str(job.id)}),
         ("insert", 3, request.id, {"user": "admin"}),
     ]
     assert request.metadata == {"user": "admin"}  # the revert did not add to the caller's context
