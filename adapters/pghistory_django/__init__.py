@@ -33,6 +33,7 @@ from pghistory_core.trackers import (
     Update,
     UpdateEvent,
 )
+from pghistory_django.aggregates import ProxyField, revert_context
 from pghistory_django.config import (
     ContextForeignKey,
     ContextJSONField,
@@ -44,7 +45,7 @@ from pghistory_django.config import (
 )
 from pghistory_django.constants import DEFAULT
 from pghistory_django.context import context, ignore
-from pghistory_django.core import ProxyField, create_event, create_event_model, track
+from pghistory_django.core import create_event, create_event_model, track
 
 
 def AfterInsert(label: str) -> InsertEvent:  # noqa: N802 - django-pghistory 2.x name
@@ -107,5 +108,6 @@ __all__ = [
     "create_event",
     "create_event_model",
     "ignore",
+    "revert_context",
     "track",
 ]

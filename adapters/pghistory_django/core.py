@@ -43,7 +43,7 @@ from pghistory_django.translate import TrackingOptions, table_fields, tracked_fi
 if TYPE_CHECKING:
     from pghistory_django.models import Event
 
-__all__ = ["ProxyField", "create_event", "create_event_model", "track"]
+__all__ = ["create_event", "create_event_model", "track"]
 
 M = TypeVar("M", bound=type[models.Model])
 
@@ -52,12 +52,11 @@ M = TypeVar("M", bound=type[models.Model])
 
 
 def _integer_class(field: models.Field[object, object]) -> type[models.Field[object, object]] | None:
-    """Auto fields become the integer field of the same size."""
+    """Auto fields become plain integer fields: ``BigAutoField`` a ``BigIntegerField``, the
+    others an ``IntegerField`` (as django-pghistory does, so its migrations stay valid)."""
     if isinstance(field, models.BigAutoField):
         return models.BigIntegerField
-    if isinstance(field, models.SmallAutoField):
-        return models.SmallIntegerField
-    if isinstance(field, models.AutoField):
+    if isinstance(field, (models.AutoField, models.SmallAutoField)):
         return models.IntegerField
     return None
 
@@ -89,6 +88,10 @@ def _mirror(field: models.Field[object, object]) -> models.Field[object, object]
         for key in excluded:
             kept.pop(key, None)
         return models.ForeignKey(remote.model, **kept)  # type: ignore[arg-type]
+    integer = _integer_class(field)
+    if integer is not None:
+        # Only the column name is kept: the same field state as django-pghistory's.
+        return integer(db_column=field.db_column) if field.db_column else integer()
     name, path, args, kwargs = field.deconstruct()
     generated = getattr(models, "GeneratedField", None)
     if generated is not None and isinstance(field, generated):
@@ -99,7 +102,7 @@ def _mirror(field: models.Field[object, object]) -> models.Field[object, object]
         kwargs["db_column"] = field.column
         kwargs["null"] = True
     else:
-        cls = _integer_class(field) or type(field)
+        cls = type(field)
     for key in _DROPPED:
         kwargs.pop(key, None)
     kwargs.update(config.Field().kwargs)
@@ -214,8 +217,6 @@ def create_event_model(
         obj_kwargs = obj_config.kwargs
         if obj_config._kwargs.get("related_name", DEFAULT) is DEFAULT:
             obj_kwargs["related_name"] = related_name
-        if obj_config._kwargs.get("related_query_name", DEFAULT) is DEFAULT:
-            obj_kwargs["related_query_name"] = obj_kwargs["related_name"]
         body["pgh_obj"] = models.ForeignKey(tracked_model, **obj_kwargs)
     context_config = _pick(context_field, config.context_field())
     if options.context == FK:
@@ -226,7 +227,8 @@ def create_event_model(
         id_config = _pick(context_id_field, config.context_id_field())
         if not isinstance(id_config, config.ContextUUIDField):
             id_config = config.ContextUUIDField()  # None: the built-in defaults (pgh_context_id is required)
-        body["pgh_context"] = models.JSONField(encoder=config.json_encoder(), **context_config.kwargs)
+        # No encoder: only the triggers write it (and django-pghistory's field has none).
+        body["pgh_context"] = models.JSONField(**context_config.kwargs)
         body["pgh_context_id"] = models.UUIDField(**id_config.kwargs)
 
     meta_attrs: dict[str, Any] = {"app_label": app_label, "abstract": abstract, **(meta or {})}
@@ -364,17 +366,3 @@ def create_event(obj: models.Model, *, label: str, using: str | None = None) -> 
     if not rows:
         raise ph.HistoryError(f"{obj._meta.label} has no row with primary key {obj.pk!r}; save it first")
     return event_model._base_manager.using(alias).get(pgh_id=rows[0][0])
-
-
-# ----------------------------------------------------------------- proxy fields
-
-
-class ProxyField:
-    """A field of an events proxy model computed from another path, e.g.
-    ``user = ProxyField("pgh_context__user", models.IntegerField(null=True))``."""
-
-    def __init__(self, proxy: str, field: models.Field[object, object]) -> None:
-        if not isinstance(proxy, str) or not proxy:
-            raise ValueError(f"ProxyField needs a lookup path such as 'pgh_context__user', got {proxy!r}")
-        self.proxy = proxy
-        self.field = field

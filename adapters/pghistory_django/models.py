@@ -6,6 +6,9 @@ Layer: adapter (Django models). The app's label is ``pghistory``, so ``pghistory
 An event model knows its tracked model and tracking options (set by
 :func:`pghistory_django.create_event_model`); :meth:`Event.pgh_tracking` turns them into
 the core's spec, which renders the triggers and the history queries.
+
+``Events`` and ``MiddlewareEvents`` are unmanaged models over every event table at once;
+their queries compile to the core's events query (:mod:`pghistory_django.aggregates`).
 """
 
 from __future__ import annotations
@@ -14,14 +17,26 @@ from typing import TYPE_CHECKING, ClassVar
 
 from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, models, router
+from django.conf import settings
+from django.core import checks
+from django.db import models, router
 
+from pghistory_core.revert import RevertPlan
 from pghistory_core.spec import Tracking
+from pghistory_django.aggregates import (
+    EventQuerySet,
+    EventsQuerySet,
+    NoObjectsManager,
+    ProxyField,
+    check_proxy_model,
+    driver_connection,
+    revert_context,
+)
 
 if TYPE_CHECKING:
     from pghistory_django.translate import TrackingOptions
 
-__all__ = ["Context", "Event"]
+__all__ = ["Context", "Event", "Events", "MiddlewareEvents"]
 
 
 class Context(models.Model):
@@ -39,6 +54,10 @@ class Context(models.Model):
     def __str__(self) -> str:
         return str(self.id)
 
+    def revert(self, *, dry_run: bool = False, force: bool = False) -> RevertPlan:
+        """Undo every change recorded under this context; see :func:`pghistory_django.revert_context`."""
+        return revert_context(self.id, using=self._state.db, dry_run=dry_run, force=force)
+
 
 class Event(models.Model):
     """Base of every event model: ``pgh_id`` (bigint), ``pgh_created_at``, ``pgh_label``."""
@@ -51,8 +70,15 @@ class Event(models.Model):
     pgh_tracked_model: ClassVar[type[models.Model] | None] = None
     pgh_tracking_options: ClassVar[TrackingOptions | None] = None
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         abstract = True
+
+    @classmethod
+    def check(cls, **kwargs: object) -> list[checks.CheckMessage]:
+        # Proxies of event models may declare ProxyFields.
+        return check_proxy_model(cls, super().check(**kwargs))  # type: ignore[return-value, arg-type]
 
     @classmethod
     def pgh_tracking(cls) -> Tracking:
@@ -70,8 +96,12 @@ class Event(models.Model):
             cls._pgh_tracking_cache = tracking  # type: ignore[attr-defined]
         return tracking
 
+    @property
     def can_revert(self) -> bool:
-        """Whether the event mirrors every column of the tracked table (needed to revert)."""
+        """Whether the event mirrors every column of the tracked table (needed to revert).
+
+        A property, as in django-pghistory (``if event.can_revert: ...``).
+        """
         from pghistory_core.history import full_row_problems
 
         return not full_row_problems(type(self).pgh_tracking())
@@ -87,17 +117,70 @@ class Event(models.Model):
         tracked = type(self).pgh_tracked_model
         assert tracked is not None
         alias = using or router.db_for_write(tracked)
-        connection = connections[alias]
-        connection.ensure_connection()
-        if connection.in_atomic_block:
-            # Make sure the atomic block's transaction is open, so the core nests in a
-            # savepoint instead of committing it.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        revert_to_event(connection.connection, type(self).pgh_tracking(), int(self.pgh_id))
+        revert_to_event(driver_connection(alias), type(self).pgh_tracking(), int(self.pgh_id))
         pk_field = tracked._meta.pk
         assert pk_field is not None
         obj_id = getattr(self, "pgh_obj_id", None)
         if obj_id is None:
             obj_id = getattr(self, pk_field.attname)
         return tracked._base_manager.using(alias).get(pk=obj_id)
+
+
+class Events(models.Model):
+    """Events across every event table, with ``pgh_data`` and ``pgh_diff``.
+
+    An unmanaged model (no table): ``Events.objects`` compiles to the core's events query.
+    Narrow it with ``tracks(obj)``, ``references(obj)`` and ``across(*event_models)``
+    (applied inside each event table's branch, index-backed), then ``filter``,
+    ``order_by``, slice and count as usual. The default manager is empty
+    (``no_objects``) so ``dumpdata`` does not read every event table.
+    """
+
+    pgh_slug = models.TextField(primary_key=True, help_text="The unique identifier across all event tables.")
+    pgh_model = models.CharField(max_length=64, help_text="The event model.")
+    pgh_id = models.BigIntegerField(help_text="The primary key of the event.")
+    pgh_created_at = models.DateTimeField(auto_now_add=True, help_text="When the event was created.")
+    pgh_label = models.TextField(help_text="The event label.")
+    pgh_data = models.JSONField(help_text="The raw data of the event.")
+    pgh_diff = models.JSONField(help_text="The diff between the previous event of the same label.")
+    pgh_context_id = models.UUIDField(null=True, help_text="The context UUID.")
+    pgh_context = models.JSONField(null=True, help_text="The context associated with the event.")
+    pgh_obj_model = models.CharField(max_length=64, help_text="The object model.")
+    pgh_obj_id = models.TextField(null=True, help_text="The primary key of the object.")
+
+    objects = EventsQuerySet.as_manager()
+    no_objects = NoObjectsManager()
+
+    class Meta:
+        app_label = "pghistory"
+        managed = False
+        verbose_name_plural = "events"
+        default_manager_name = "no_objects"
+
+    def __str__(self) -> str:
+        return self.pgh_slug
+
+    @classmethod
+    def check(cls, **kwargs: object) -> list[checks.CheckMessage]:
+        # Proxies of Events declare ProxyFields (models.E017 otherwise).
+        return [e for e in super().check(**kwargs) if e.id != "models.E017"]  # type: ignore[arg-type]
+
+
+class MiddlewareEvents(Events):
+    """``Events`` with the ``user`` and ``url`` recorded by ``HistoryMiddleware``."""
+
+    user = ProxyField(
+        "pgh_context__user",
+        models.ForeignKey(
+            settings.AUTH_USER_MODEL,
+            on_delete=models.DO_NOTHING,
+            null=True,
+            help_text="The user associated with the event.",
+        ),
+    )
+    url = ProxyField("pgh_context__url", models.TextField(null=True, help_text="The url associated with the event."))
+
+    class Meta:
+        app_label = "pghistory"
+        proxy = True
+        verbose_name_plural = "middleware events"

@@ -190,10 +190,10 @@ def test_event_revert():
     obj.int_field = 2
     obj.save()
     first = obj.events.order_by("pgh_id").first()
-    assert first.can_revert()
+    assert first.can_revert
     reverted = first.revert()
     assert (reverted.int_field, m.TrackedModel.objects.get(pk=obj.pk).int_field) == (1, 1)
-    assert not m.FieldsModel.pgh_event_model(int_field=1).can_revert()
+    assert not m.FieldsModel.pgh_event_model(int_field=1).can_revert
 
 
 # ------------------------------------------------------------------ upstream defects absent

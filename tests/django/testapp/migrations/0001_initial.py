@@ -2,7 +2,6 @@
 
 import django.contrib.auth.models
 import django.contrib.auth.validators
-import django.core.serializers.json
 import django.db.models.deletion
 import django.utils.timezone
 import pghistory_django.triggers
@@ -34,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='CashEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -73,7 +72,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='DeleteModelEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -118,7 +117,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ExcludeModelEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -212,7 +211,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ParentEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -232,7 +231,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RowCashEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -252,7 +251,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RowDeleteModelEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -273,7 +272,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RowExcludeModelEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -395,7 +394,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RowTrackedModelEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -409,7 +408,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RowUserEmailHistory',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -436,7 +435,7 @@ class Migration(migrations.Migration):
                 ('pgh_label', models.TextField(help_text='The event label.')),
                 ('number', models.IntegerField(serialize=False)),
                 ('status', models.CharField(default='open', max_length=16)),
-                ('pgh_context', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder, null=True)),
+                ('pgh_context', models.JSONField(null=True)),
                 ('pgh_context_id', models.UUIDField(null=True)),
             ],
             options={
@@ -454,7 +453,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='TrackedModelEvent',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -468,7 +467,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='UserEmailHistory',
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.BigIntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -483,7 +482,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='UserGroupsEvent',
             fields=[
-                ('id', models.IntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.IntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -495,7 +494,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='UserProxyEvent',
             fields=[
-                ('id', models.IntegerField(auto_created=True, serialize=False, verbose_name='ID')),
+                ('id', models.IntegerField()),
                 ('pgh_id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
                 ('pgh_label', models.TextField(help_text='The event label.')),
@@ -558,7 +557,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='cashevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.cash'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.cash'),
         ),
         migrations.CreateModel(
             name='Child',
@@ -598,7 +597,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='deletemodelevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.deletemodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.deletemodel'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='document',
@@ -616,7 +615,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='documentevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.document'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.document'),
         ),
         migrations.AddField(
             model_name='excludemodel',
@@ -631,7 +630,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='excludemodelevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.excludemodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.excludemodel'),
         ),
         migrations.AddField(
             model_name='excludemodelevent',
@@ -651,7 +650,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='fieldsmodelintfieldevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='int_field_events', related_query_name='int_field_events', to='testapp.fieldsmodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='int_field_events', to='testapp.fieldsmodel'),
         ),
         migrations.AddField(
             model_name='manualuserusernameevent',
@@ -661,7 +660,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='manualuserusernameevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', related_query_name='username_events', to='testapp.manualuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', to='testapp.manualuser'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='multiuser',
@@ -679,7 +678,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='multiuseremailhistory',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='email_events', related_query_name='email_events', to='testapp.multiuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='email_events', to='testapp.multiuser'),
         ),
         migrations.AddField(
             model_name='multiuserusernamehistory',
@@ -689,7 +688,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='multiuserusernamehistory',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', related_query_name='username_events', to='testapp.multiuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', to='testapp.multiuser'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='myuser',
@@ -725,7 +724,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowcashevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.rowcash'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.rowcash'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='rowdeletemodel',
@@ -739,7 +738,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowdeletemodelevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.rowdeletemodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.rowdeletemodel'),
         ),
         migrations.AddField(
             model_name='rowexcludemodel',
@@ -754,7 +753,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowexcludemodelevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.rowexcludemodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.rowexcludemodel'),
         ),
         migrations.AddField(
             model_name='rowexcludemodelevent',
@@ -774,7 +773,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowfieldsmodelintfieldevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='int_field_events', related_query_name='int_field_events', to='testapp.rowfieldsmodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='int_field_events', to='testapp.rowfieldsmodel'),
         ),
         migrations.AddField(
             model_name='rowmanualuserusernameevent',
@@ -784,7 +783,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowmanualuserusernameevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', related_query_name='username_events', to='testapp.rowmanualuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', to='testapp.rowmanualuser'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='rowmultiuser',
@@ -802,7 +801,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowmultiuseremailhistory',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='email_events', related_query_name='email_events', to='testapp.rowmultiuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='email_events', to='testapp.rowmultiuser'),
         ),
         migrations.AddField(
             model_name='rowmultiuserusernamehistory',
@@ -812,7 +811,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowmultiuserusernamehistory',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', related_query_name='username_events', to='testapp.rowmultiuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='username_events', to='testapp.rowmultiuser'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='rowmyuser',
@@ -834,7 +833,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowticketevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.rowticket'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.rowticket'),
         ),
         migrations.AddField(
             model_name='rowtrackedmodel',
@@ -849,7 +848,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowtrackedmodelevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.rowtrackedmodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.rowtrackedmodel'),
         ),
         migrations.AddField(
             model_name='rowtrackedmodelevent',
@@ -864,7 +863,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rowuseremailhistory',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.rowmyuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.rowmyuser'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='ticket',
@@ -885,7 +884,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ticketevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.ticket'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.ticket'),
         ),
         migrations.AddField(
             model_name='trackedmodel',
@@ -900,7 +899,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='trackedmodelevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.trackedmodel'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.trackedmodel'),
         ),
         migrations.AddField(
             model_name='trackedmodelevent',
@@ -915,7 +914,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='useremailhistory',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.myuser'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.myuser'),
         ),
         migrations.AddField(
             model_name='usergroupsevent',
@@ -940,7 +939,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='userproxyevent',
             name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', related_query_name='events', to='testapp.userproxy'),
+            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='testapp.userproxy'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='userproxy',
