@@ -8,5 +8,7 @@ Layer: benchmarks (not shipped with the library, never assertions in the test su
 - :mod:`benchmarks.pairing`: experimental statement-level UPDATE functions (other ways to pair
   old and new rows), measured next to the generated one;
 - :mod:`benchmarks.report`: ``results.json``, ``report.md``, PNG plots and the targets;
+- :mod:`benchmarks.orm`: peers and this project's ORM adapters, one runner subprocess each;
+- :mod:`benchmarks.peers`: the runners (one per library) and their shared harness;
 - :mod:`benchmarks.run`: modes, the interleaved schedule, progress and the command line.
 """

@@ -49,11 +49,17 @@ TARGETS = (
     Target("bulk DELETE, 100k rows, FK context", "bulk_delete", 100_000, 1.5),
     Target("single-row UPDATE in autocommit (loop of >= 2,000), FK context", "single_update", 2_000, 1.2),
 )
-#: Targets that need a peer library measured next to us.
-PEER_TARGETS = (
-    "single-row UPDATE no slower than django-pghistory",
-    "at least 3x faster than django-pghistory's default on every bulk workload of 10k rows or more",
-)
+#: The targets against django-pghistory. Both compare the same SQL statement on the same
+#: table shape: ours through raw psycopg (the default variant), django-pghistory's triggers
+#: through the suite's statements on Django's cursor with its context active (``row_sql``:
+#: row level, its default). Each side is a ratio to its own untracked statement, so the
+#: comparison is of time on the same statement.
+PEER = "django-pghistory"
+PEER_VARIANT = "row_sql"
+SINGLE_TARGET = "single-row UPDATE no slower than django-pghistory (its default, row level)"
+BULK_TARGET = "at least 3x faster than django-pghistory's default on every bulk workload of 10k rows or more"
+BULK_FACTOR = 3.0
+BULK_MIN_ROWS = 10_000
 
 
 # --------------------------------------------------------------------------- metadata
@@ -100,9 +106,10 @@ def build(
     mode: str,
     variants: Sequence[Variant],
     results: Mapping[tuple[str, int, str], list[Sample]],
-    peers: list[dict[str, str]],
+    orm: list[dict[str, object]],
 ) -> Document:
-    """The JSON document: metadata, variants, and one entry per (workload, size, variant)."""
+    """The JSON document: metadata, variants, one entry per (workload, size, variant), and
+    the ORM runners' summaries (:mod:`benchmarks.orm`; ``peers`` lists the peer ones)."""
     measurements = []
     for (workload, size, variant), samples in results.items():
         base = results.get((workload, size, UNTRACKED.name))
@@ -143,7 +150,12 @@ def build(
             for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)
         ],
         "measurements": measurements,
-        "peers": peers,
+        "orm": orm,
+        "peers": [
+            {"package": r["name"], "configuration": r["configuration"], "status": r["status"],
+             "versions": r.get("package") or {}}
+            for r in orm if r["peer"]
+        ],
     }
     document["targets"] = evaluate_targets(document)
     return document
@@ -170,12 +182,61 @@ def evaluate_targets(document: Document) -> list[dict[str, object]]:
             status = "MET" if value is not None and float(value) <= target.limit else "MISSED"  # type: ignore[arg-type]
         out.append({"target": target.text, "limit": target.limit, "variant": default, "workload": target.workload,
                     "size": measured_at, "ratio": value, "status": status})
-    peers_present = [p for p in document["peers"] if p["status"] != "not installed"]  # type: ignore[union-attr,index]
-    for text in PEER_TARGETS:
-        note = "not measured: django-pghistory " + ("not run" if peers_present else "not installed")
-        out.append({"target": text, "limit": None, "variant": default, "workload": None, "size": None, "ratio": None,
-                    "status": note})
+    out += _peer_targets(document)
     return out
+
+
+def orm_entry(document: Document, runner: str, workload: str, size: int | None, variant: str) -> dict[str, object] | None:
+    for r in document.get("orm") or []:  # type: ignore[attr-defined]
+        if r["name"] != runner:
+            continue
+        for m in r["measurements"]:
+            if m["workload"] == workload and m["variant"] == variant and (size is None or m["size"] == size):
+                return m  # type: ignore[no-any-return]
+    return None
+
+
+def _peer_status(document: Document) -> str | None:
+    """None when django-pghistory was measured, else why not."""
+    for r in document.get("orm") or []:  # type: ignore[attr-defined]
+        if r["name"] == PEER:
+            return None if r["status"] == "measured" else f"not measured: {PEER} {r['status']}"
+    return f"not measured: {PEER} not run"
+
+
+def _peer_targets(document: Document) -> list[dict[str, object]]:
+    default = str(document["default_variant"])
+    why = _peer_status(document)
+    single: dict[str, object] = {"target": SINGLE_TARGET, "limit": None, "variant": default, "workload": "single_update",
+                                 "size": None, "ratio": None, "status": why}
+    bulk: dict[str, object] = {"target": BULK_TARGET, "limit": None, "variant": default, "workload": None,
+                               "size": None, "ratio": None, "status": why}
+    if why is not None:
+        return [single, bulk]
+    ours, theirs = _find(document, "single_update", None, default), orm_entry(document, PEER, "single_update", None, PEER_VARIANT)
+    if ours and theirs and ours["ratio"] and theirs["ratio"]:
+        mine, peer = float(ours["ratio"]), float(theirs["ratio"])  # type: ignore[arg-type]
+        single.update(size=ours["size"], ratio=mine, measured=f"{mine:.2f}x vs {peer:.2f}x",
+                      status="MET" if mine <= peer else "MISSED")
+    else:
+        single["status"] = "not measured"
+    factors = []
+    for workload in BULK_WORKLOADS:
+        for size in _sizes(document, workload.name):
+            if size < BULK_MIN_ROWS:
+                continue
+            ours, theirs = _find(document, workload.name, size, default), orm_entry(document, PEER, workload.name, size, PEER_VARIANT)
+            if ours and theirs and ours["ratio"] and theirs["ratio"]:
+                factors.append((float(theirs["ratio"]) / float(ours["ratio"]), workload.name, size))  # type: ignore[arg-type]
+    if factors:
+        worst = min(factors)
+        bulk.update(workload=worst[1], size=worst[2], ratio=worst[0], limit=BULK_FACTOR,
+                    measured=f"worst {worst[0]:.2f}x faster ({worst[1]} at {_rows(worst[2])})",
+                    factors=[{"workload": w, "size": n, "factor": f} for f, w, n in factors],
+                    status="MET" if worst[0] >= BULK_FACTOR else "MISSED")
+    else:
+        bulk["status"] = "not measured at this size"
+    return [single, bulk]
 
 
 # ------------------------------------------------------------------------------ write
@@ -250,7 +311,8 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
     lines += _table(
         ("target", "limit", "measured", "status"),
         (
-            (str(t["target"]), _ratio(t["limit"]), _ratio(t["ratio"]) + (f" at {_rows(int(t['size']))}" if t["size"] else ""),
+            (str(t["target"]), _ratio(t["limit"]),
+             str(t["measured"]) if t.get("measured") else _ratio(t["ratio"]) + (f" at {_rows(int(t['size']))}" if t["size"] else ""),
              f"**{t['status']}**" if t["status"] in ("MET", "MISSED") else str(t["status"]))
             for t in document["targets"]  # type: ignore[union-attr]
         ),
@@ -296,9 +358,7 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
     lines += _storage_section(document)
     lines += _events_section(document, workloads)
     lines += _pairing_section(document)
-    lines += ["## Peers", ""]
-    lines += _table(("package", "configuration", "status"),
-                    ((p["package"], p["configuration"], p["status"]) for p in document["peers"]))  # type: ignore[union-attr,index]
+    lines += _orm_section(document, plots)
     return "\n".join(lines)
 
 
@@ -375,6 +435,88 @@ def _pairing_section(document: Document) -> list[str]:
     return lines
 
 
+def _orm_columns(document: Document) -> list[tuple[str, str]]:
+    """(runner, variant) of every tracked ORM variant measured, in runner order."""
+    return [
+        (str(r["name"]), str(v["name"]))
+        for r in document.get("orm") or []  # type: ignore[attr-defined]
+        if r["status"] == "measured"
+        for v in r["variants"]
+        if v["baseline"]
+    ]
+
+
+def _orm_cell(entry: Mapping[str, object] | None, single: bool = False) -> str:
+    if entry is None:
+        return "-"
+    events = f"{float(entry['events_median']):.0f}/{entry['events_expected']}"  # type: ignore[arg-type]
+    ratio = _ratio(entry["ratio"])
+    if single:
+        ratio = f"{float(entry['median_seconds']) * 1e6:.0f} us ({ratio})"  # type: ignore[arg-type]
+    return f"{ratio} [{events}]"
+
+
+def _orm_section(document: Document, plots: Sequence[str]) -> list[str]:
+    runners = document.get("orm") or []
+    if not runners:
+        return ["## Peers and adapters", "", "Not run (`--no-orm`).", ""]
+    default = str(document["default_variant"])
+    raw = [v for v in (default, "row_fk") if any(e["variant"] == v for e in document["measurements"])]  # type: ignore[union-attr,index]
+    lines = [
+        "## Peers and adapters",
+        "",
+        "Each library in its recommended configuration on the same table and workloads, in its own "
+        "schema of the same database, measured by a runner in its own interpreter (peers in the peer "
+        "venv). A figure is `median(tracked) / median(untracked)` where the untracked write goes "
+        "through the same path (same ORM call, or the same SQL) on an untracked copy; `[n/m]` is "
+        "events recorded / events expected. **A library that records fewer events than expected is "
+        "not tracking that write: its figure is not a cost.** "
+        f"For comparison, this project's raw psycopg figures: {', '.join(f'`{v}`' for v in raw)}. "
+        f"`{PEER} row_sql` / `stmt_sql` run the suite's own SQL statements on Django's cursor "
+        "with its context active (its triggers alone): the peer targets compare these with "
+        f"`{default}`.",
+        "",
+    ]
+    lines += _table(
+        ("library", "versions", "configuration", "status"),
+        (
+            (str(r["name"]) + ("" if r["peer"] else " (this project)"),
+             ", ".join(f"{k} {v}" for k, v in (r.get("package") or {}).items()) or "-",  # type: ignore[union-attr]
+             str(r["configuration"]), str(r["status"]))
+            for r in runners  # type: ignore[union-attr]
+        ),
+    )
+    columns = _orm_columns(document)
+    if not columns:
+        return lines
+    descriptions = {
+        (str(r["name"]), str(v["name"])): str(v["description"])
+        for r in runners if r["status"] == "measured" for v in r["variants"]  # type: ignore[union-attr]
+    }
+    lines += ["Variants: " + "; ".join(f"`{n} {v}`: {descriptions[(n, v)]}" for n, v in columns) + ".", ""]
+    for workload in BULK_WORKLOADS:
+        sizes = _sizes_orm(document, workload.name)
+        if not sizes:
+            continue
+        rows = []
+        for size in sizes:
+            row = [_rows(size)] + [_ratio((_find(document, workload.name, size, v) or {}).get("ratio")) for v in raw]
+            row += [_orm_cell(orm_entry(document, n, workload.name, size, v)) for n, v in columns]
+            rows.append(row)
+        lines += [f"### {workload.title}", ""]
+        lines += _table(["rows", *[f"ours {v} (raw)" for v in raw], *[f"{n} {v}" for n, v in columns]], rows)
+        if f"{workload.name}_orm.png" in plots:
+            lines += [f"![{workload.title}: peers and adapters]({workload.name}_orm.png)", ""]
+    single = [w for w in SINGLE_WORKLOADS if any(orm_entry(document, n, w.name, None, v) for n, v in columns)]
+    if single:
+        lines += ["### Single-row writes in autocommit", "", "Latency per write, ratio to the same path untracked, events.", ""]
+        rows = [[f"ours {v} (raw)", *[_orm_cell({**e, "events_expected": int(e["size"]), "events_median": e["events_median"]}, True)
+                                     if (e := _find(document, w.name, None, v)) else "-" for w in single]] for v in raw]
+        rows += [[f"{n} {v}", *[_orm_cell(orm_entry(document, n, w.name, None, v), True) for w in single]] for n, v in columns]
+        lines += _table(["variant", *[w.name for w in single]], rows)
+    return lines
+
+
 def write_plots(document: Document, out: Path) -> list[str]:
     """One log-log plot per bulk workload (ratio vs rows, a line per variant). Returns the
     file names written; none when matplotlib is missing."""
@@ -411,7 +553,52 @@ def write_plots(document: Document, out: Path) -> list[str]:
         figure.savefig(out / name, dpi=110)
         plt.close(figure)
         written.append(name)
+    written += _orm_plots(document, out, plt)
     return written
+
+
+def _orm_plots(document: Document, out: Path, plt: object) -> list[str]:
+    """One log-log plot per bulk workload: this project's raw default next to every tracked
+    ORM variant (peers and adapters); a variant that recorded fewer events than expected is
+    drawn hollow, labelled "(records less)"."""
+    columns = _orm_columns(document)
+    default = str(document["default_variant"])
+    written = []
+    for workload in BULK_WORKLOADS:
+        series = []
+        for n, v in columns:
+            entries = [e for e in (orm_entry(document, n, workload.name, s, v) for s in _sizes_orm(document, workload.name)) if e]
+            points = [(int(e["size"]), float(e["ratio"])) for e in entries if e["ratio"]]  # type: ignore[arg-type]
+            short = any(float(e["events_median"]) < int(e["events_expected"]) for e in entries)  # type: ignore[arg-type,call-overload]
+            if points:
+                series.append((f"{n} {v}" + (" (records less)" if short else ""), points, short))
+        if not series:
+            continue
+        figure, axes = plt.subplots(figsize=(8, 5))  # type: ignore[attr-defined]
+        ours = [(s, (_find(document, workload.name, s, default) or {}).get("ratio")) for s in _sizes(document, workload.name)]
+        axes.plot([s for s, r in ours if r], [float(r) for s, r in ours if r], "-", color="black", linewidth=2,  # type: ignore[arg-type]
+                  marker="o", label=f"ours {default} (raw psycopg)")
+        for label, points, short in series:
+            axes.plot([x for x, _ in points], [y for _, y in points], "-." if short else "--", marker="s",
+                      fillstyle="none" if short else "full", label=label)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.axhline(1.0, color="grey", linewidth=0.8)
+        axes.set_xlabel("rows per statement")
+        axes.set_ylabel("time / untracked time (same path)")
+        axes.set_title(f"{workload.title}: peers and adapters")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=7)
+        figure.tight_layout()
+        name = f"{workload.name}_orm.png"
+        figure.savefig(out / name, dpi=110)
+        plt.close(figure)  # type: ignore[attr-defined]
+        written.append(name)
+    return written
+
+
+def _sizes_orm(document: Document, workload: str) -> list[int]:
+    return sorted({int(m["size"]) for r in document.get("orm") or [] for m in r["measurements"] if m["workload"] == workload})  # type: ignore[attr-defined,index,union-attr]
 
 
 if __name__ == "__main__":  # regenerate report.md and plots from a results.json

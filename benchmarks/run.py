@@ -4,7 +4,8 @@ Layer: benchmarks. Picks the mode (sizes, repeats, loop length), starts the embe
 unless ``--dsn`` is given, creates one copy of the table per variant, and runs the schedule:
 for every workload and size, each repeat measures every variant once, in an order rotated
 per repeat, so drift (caches, checkpoints, a noisy neighbour) affects all variants alike.
-Then :mod:`benchmarks.report` writes ``results.json``, ``report.md`` and the plots.
+Then the ORM runners (:mod:`benchmarks.orm`: peers from their own venv, this project's
+adapters), and :mod:`benchmarks.report` writes ``results.json``, ``report.md`` and the plots.
 
 Modes: ``--quick`` (1/100/10k rows, 3 repeats, loops of 100; under two minutes, a smoke run
 for CI that checks the suite works, never its numbers), full (1 row to 1M rows, 5 repeats,
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.util
 import signal
 import sys
 from collections.abc import Iterator
@@ -28,9 +28,10 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`: make `benchmarks` i
 import click
 import psycopg
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from benchmarks import pairing, report
+from benchmarks import orm, pairing, report
+from benchmarks.peers.harness import WARMUP, rotation
 from benchmarks.workloads import (
     BULK_WORKLOADS,
     SINGLE_WORKLOADS,
@@ -42,7 +43,7 @@ from benchmarks.workloads import (
     render_cost,
 )
 
-__all__ = ["Mode", "MODES", "PEERS", "run_suite", "main"]
+__all__ = ["Mode", "MODES", "run_suite", "main"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,6 +54,8 @@ class Mode:
     sizes: tuple[int, ...]
     repeats: int
     loops: int
+    #: Largest bulk size for peers and ORM adapters (slow ORM paths would dominate quick runs).
+    orm_max_rows: int = 100_000
 
     def limited(self, max_rows: int | None, repeats: int | None, loops: int | None) -> Mode:
         sizes = tuple(s for s in self.sizes if max_rows is None or s <= max_rows) or self.sizes[:1]
@@ -63,32 +66,11 @@ class Mode:
 
 MODES = {
     "full": Mode("full", (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000), 5, 2_000),
-    "quick": Mode("quick", (1, 100, 10_000), 3, 100),
+    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100),
     "smoke": Mode("smoke", (10,), 1, 20),
 }
 
-#: Peer libraries (import name, package, what would be measured). Optional extras: a peer
-#: that is not installed is reported as skipped, never as fast.
-PEERS = (
-    ("pghistory", "django-pghistory", "row level (its default) and its statement level"),
-    ("simple_history", "django-simple-history", "its recommended configuration"),
-    ("sqlalchemy_continuum", "SQLAlchemy-Continuum", "its recommended configuration"),
-)
-
 Results = dict[tuple[str, int, str], list[Sample]]
-
-
-def _peers() -> list[dict[str, str]]:
-    found = []
-    for module, package, config in PEERS:
-        # `pghistory` is also the name of this project's distribution, but the importable
-        # django-pghistory package is `pghistory` with a Django app inside.
-        present = importlib.util.find_spec(module) is not None and (
-            module != "pghistory" or importlib.util.find_spec("pghistory.models") is not None
-        )
-        status = "not run: adapter benchmarks for peers are not written yet" if present else "not installed"
-        found.append({"package": package, "configuration": config, "status": status})
-    return found
 
 
 @contextmanager
@@ -113,10 +95,6 @@ def _tune_embedded(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute("SELECT pg_reload_conf()")
 
 
-#: Repeat number of the unrecorded warm-up round each workload starts with.
-WARMUP = -1
-
-
 def _schedule(
     mode: Mode, variants: tuple[Variant, ...], only: frozenset[str] | None = None
 ) -> Iterator[tuple[Workload, int, int, Variant]]:
@@ -125,16 +103,13 @@ def _schedule(
     plans = [(w, sizes) for w, sizes in plans if only is None or w.name in only]
     for workload, sizes in plans:
         chosen = [v for v in variants if workload.runs(v)]
-        # Warm-up at the smallest size: the first call of a trigger function in a session
-        # compiles it, and the first write to a table loads its catalog entries; whichever
-        # variant ran first would otherwise pay for that.
-        for variant in chosen:
-            yield workload, min(sizes[0], 100), WARMUP, variant
-        for size in sizes:
-            for repeat in range(mode.repeats):
-                shift = repeat % len(chosen)
-                for variant in chosen[shift:] + chosen[:shift]:
-                    yield workload, size, repeat, variant
+        for size, repeat, variant in rotation(chosen, sizes, mode.repeats):
+            yield workload, size, repeat, variant
+
+
+#: ORM workloads above this many rows are skipped by default: the slowest peers write one
+#: row at a time in Python (simple-history's delete, Continuum's unit of work).
+ORM_MAX_ROWS = 100_000  # full mode; see Mode.orm_max_rows
 
 
 def run_suite(
@@ -145,6 +120,9 @@ def run_suite(
     pairings: bool = True,
     sync_commit: bool = False,
     only: frozenset[str] | None = None,
+    orm_runs: bool = True,
+    peers_python: str | None = None,
+    orm_max_rows: int = ORM_MAX_ROWS,
 ) -> Path:
     """Run *mode* against *dsn* (the embedded server when None); write the results to *out*
     (default ``benchmarks/results/<timestamp>``) and return that folder.
@@ -152,7 +130,11 @@ def run_suite(
     Unless *sync_commit*, the session runs with ``synchronous_commit = off``: with it on, every
     commit waits for a disk flush (milliseconds on many disks) that costs the same with or
     without tracking, and would dilute every small-write ratio towards 1.0. Off measures
-    the database work tracking adds; WAL volume is reported separately."""
+    the database work tracking adds; WAL volume is reported separately.
+
+    Then, unless not *orm_runs*, the ORM runners (:mod:`benchmarks.orm`): peers from the
+    venv *peers_python* (else ``$PGHISTORY_BENCH_PEERS_PYTHON``; skipped as "not installed"
+    without one), this project's adapters when installed; bulk sizes up to *orm_max_rows*."""
     console = console or Console(stderr=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     out = out or RESULTS_DIR / started.strftime("%Y%m%dT%H%M%SZ")
@@ -182,13 +164,36 @@ def run_suite(
                         progress.advance(task)
             finally:
                 database.drop()
+        orm_results = _orm(mode, server_dsn, console, only, peers_python, orm_max_rows) if orm_runs else []
     finished = datetime.datetime.now(datetime.timezone.utc)
     meta.update(started=started.isoformat(), finished=finished.isoformat(), mode=dataclasses.asdict(mode),
                 synchronous_commit_off=not sync_commit, client_context_cost=render_cost())
-    document = report.build(meta, mode.name, variants, results, _peers())
+    document = report.build(meta, mode.name, variants, results, orm_results)
     report.write(document, out)
     console.print(f"results written to [bold]{out}[/bold]")
     return out
+
+
+def _orm(
+    mode: Mode, dsn: str, console: Console, only: frozenset[str] | None, peers_python: str | None, max_rows: int
+) -> list[dict[str, object]]:
+    workloads = [w for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS) if only is None or w.name in only]
+    sizes = [s for s in mode.sizes if s <= max_rows] or list(mode.sizes[:1])
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def step(name: str, done: int, total: int, label: str) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=done, total=total, description=f"{name:<22} {label:<40}")
+
+        found = orm.run_all(peers_python, dsn, sizes, mode.loops, mode.repeats, [w.name for w in workloads],
+                            {w.name: w.events_per_row for w in workloads}, step)
+    for entry in found:
+        if entry["status"] != "measured":
+            console.print(f"[dim]{entry['name']}: {entry['status']}[/dim]")
+    return found
 
 
 @click.command("bench")
@@ -204,11 +209,19 @@ def run_suite(
 @click.option("--no-pairing", is_flag=True, help="Skip the experimental statement-level UPDATE variants.")
 @click.option("--only", metavar="WORKLOAD[,...]", default=None,
               help="Run only these workloads (" + ", ".join(w.name for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)) + ").")
+@click.option("--peers-python", metavar="PATH", default=None,
+              help=f"Python of the venv holding the peer libraries (default: ${orm.PEERS_PYTHON_ENV}; "
+                   f"install it from {orm.REQUIREMENTS}). Without one, peers are reported as not installed.")
+@click.option("--no-orm", is_flag=True, help="Skip peers and this project's ORM adapters.")
+@click.option("--orm-max-rows", type=click.IntRange(min=1), default=None,
+              help="Skip ORM (peer and adapter) bulk sizes above this (default: 100 in quick mode, "
+                   f"{ORM_MAX_ROWS} otherwise).")
 @click.option("--sync-commit", is_flag=True,
               help="Keep the server's synchronous_commit (default: off for the session; see the report).")
 def main(
     mode_name: str, dsn: str | None, out: Path | None, max_rows: int | None, repeats: int | None,
-    loops: int | None, no_pairing: bool, only: str | None, sync_commit: bool,
+    loops: int | None, no_pairing: bool, only: str | None, sync_commit: bool, peers_python: str | None,
+    no_orm: bool, orm_max_rows: int | None,
 ) -> None:
     """Benchmark tracked writes against untracked ones: row vs statement level, each context mode.
 
@@ -216,6 +229,8 @@ def main(
     variants interleaved; they are never asserted anywhere.
     """
     mode = MODES[mode_name].limited(max_rows, repeats, loops)
+    if orm_max_rows is None:
+        orm_max_rows = mode.orm_max_rows
     # SIGTERM (e.g. `kill` on a background run) unwinds like Ctrl-C, so the embedded server
     # is stopped and its data directory removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -223,7 +238,8 @@ def main(
     chosen = frozenset(x.strip() for x in only.split(",")) if only else None
     if chosen is not None and not chosen <= names:
         raise click.BadParameter(f"unknown workload(s) {sorted(chosen - names)}; choose from {sorted(names)}", param_hint="--only")
-    run_suite(mode, dsn=dsn, out=out, pairings=not no_pairing, sync_commit=sync_commit, only=chosen)
+    run_suite(mode, dsn=dsn, out=out, pairings=not no_pairing, sync_commit=sync_commit, only=chosen,
+              orm_runs=not no_orm, peers_python=peers_python, orm_max_rows=orm_max_rows)
 
 
 if __name__ == "__main__":

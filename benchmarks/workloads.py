@@ -26,6 +26,8 @@ the loops are bound by the driver (``%s``), so the server can prepare the statem
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import time
 from collections.abc import Callable
 
@@ -45,6 +47,9 @@ __all__ = [
     "BULK_WORKLOADS",
     "SINGLE_WORKLOADS",
     "BenchDatabase",
+    "bulk_statement",
+    "single_statement",
+    "row_values",
 ]
 
 SCHEMA = "pghistory_bench"
@@ -73,6 +78,7 @@ _ROW_EXPRESSIONS = (
     "g, 1 + mod(g, 10)::integer, mod(g, 1000)::integer, mod(g, 37)::integer, 'item ' || g, "
     "mod(g, 10000) / 100.0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', mod(g, 2) = 0"
 )
+_EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,11 +187,26 @@ class Sample:
     event_table_bytes: int
 
 
+def row_values(g: int) -> dict[str, object]:
+    """The row generated for key *g* as Python values: what the ORM runners
+    (:mod:`benchmarks.peers`) write, equal to ``_ROW_EXPRESSIONS`` evaluated in SQL."""
+    return {
+        "id": g,
+        "category_id": 1 + g % CATEGORIES,
+        "qty": g % 1000,
+        "stock": g % 37,
+        "name": f"item {g}",
+        "price": decimal.Decimal(g % 10000) / 100,
+        "updated_at": _EPOCH + datetime.timedelta(seconds=g),
+        "active": g % 2 == 0,
+    }
+
+
 def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(SCHEMA, name)
 
 
-def _bulk_statement(workload: Workload, table: sql.Identifier, rows: int) -> str:
+def bulk_statement(workload: Workload, table: sql.Identifier, rows: int) -> str:
     statements = {
         "bulk_insert": sql.SQL("INSERT INTO {} (" + _COLUMN_LIST + ") SELECT " + _ROW_EXPRESSIONS + " FROM generate_series(1, {}) AS g").format(
             table, sql.Literal(rows)
@@ -197,7 +218,7 @@ def _bulk_statement(workload: Workload, table: sql.Identifier, rows: int) -> str
     return sql.render(statements[workload.name])
 
 
-def _single_statement(workload: Workload, table: sql.Identifier) -> str:
+def single_statement(workload: Workload, table: sql.Identifier) -> str:
     # %s is the driver's placeholder for the key, bound per call (not Python formatting).
     statements = {
         "single_insert": sql.SQL("INSERT INTO {} (" + _COLUMN_LIST + ") SELECT " + _ROW_EXPRESSIONS + " FROM (SELECT %s::bigint AS g) AS s").format(table),
@@ -303,7 +324,7 @@ class BenchDatabase:
             for table in tables:
                 conn.execute(sql.render(sql.SQL("DELETE FROM {}").format(table)))
             if rows:
-                conn.execute(_bulk_statement(BULK_WORKLOADS[0], _ident(variant.table), rows))
+                conn.execute(bulk_statement(BULK_WORKLOADS[0], _ident(variant.table), rows))
         conn.execute(sql.render(sql.SQL("VACUUM (ANALYZE) {}").format(sql.join(", ", tables))))
 
     # -------------------------------------------------------------------- measurement
@@ -341,7 +362,7 @@ class BenchDatabase:
 
     def measure_bulk(self, workload: Workload, variant: Variant, rows: int) -> Sample:
         self.reset(variant, rows if workload.prefill else 0)
-        statement = _bulk_statement(workload, _ident(variant.table), rows)
+        statement = bulk_statement(workload, _ident(variant.table), rows)
         context = _context_statement() if variant.sends_context else None
         conn = self.conn
 
@@ -358,7 +379,7 @@ class BenchDatabase:
     def measure_single(self, workload: Workload, variant: Variant, loops: int) -> Sample:
         """A loop of *loops* autocommit statements; ``seconds`` is per statement."""
         self.reset(variant, loops if workload.prefill else 0)
-        statement = _single_statement(workload, _ident(variant.table))
+        statement = single_statement(workload, _ident(variant.table))
         conn = self.conn
         keys = range(1, loops + 1)
         contexts = [_context_statement() for _ in keys] if variant.sends_context else []

@@ -2,7 +2,9 @@
 
 Layer: tests (database tier). Runs ``--smoke`` (10 rows, 1 repeat, loops of 20) against a
 fresh test database, through ``pghistory bench``. Asserts what a user of the report relies
-on: the files exist, every workload/variant is present, tracked variants recorded events.
+on: the files exist, every workload/variant is present, tracked variants recorded events;
+without a peer venv the peers are reported as not installed (never as fast) and the peer
+targets as not measured; this project's ORM adapters, when installed, recorded every event.
 Never asserts on timings (benchmarks are never assertions).
 """
 
@@ -14,11 +16,15 @@ from pathlib import Path
 import psycopg
 from click.testing import CliRunner
 
+import pytest
+
+from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS
 from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
 from pghistory_cli.main import cli
 
 
-def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path) -> None:
+def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PEERS_PYTHON_ENV, raising=False)  # CI has no peer venv: peers are skipped
     out = tmp_path / "results"
     result = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -50,7 +56,28 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path) -
     for workload in BULK_WORKLOADS:
         assert workload.title in report
     assert "## Targets" in report and "not measured at this size" in report
-    # The suite drops its schema when done.
+
+    # Peers: skipped with a note, in the JSON, the report and the peer targets.
+    runners = {r["name"]: r for r in document["orm"]}
+    assert set(runners) == {r.name for r in RUNNERS}
+    for runner in RUNNERS:
+        entry = runners[runner.name]
+        if runner.peer:
+            assert entry["status"].startswith("not installed"), entry["status"]
+            assert entry["measurements"] == []
+            assert f"| {runner.name} |" in report
+        elif entry["status"] == "measured":
+            # This project's adapters (installed in CI): every tracked variant recorded every event.
+            for m in entry["measurements"]:
+                assert m["events_median"] == m["events_expected"], (runner.name, m["workload"], m["variant"])
+        else:
+            assert entry["status"].startswith(("not installed", "not run")), entry["status"]
+    assert "## Peers and adapters" in report and "not installed: no peer venv given" in report
+    peer_targets = [t for t in document["targets"] if "django-pghistory" in t["target"]]
+    assert len(peer_targets) == 2
+    assert all(t["status"] == "not measured: django-pghistory not installed: no peer venv given "
+               f"(--peers-python or {PEERS_PYTHON_ENV}; see benchmarks/peers/requirements.txt)" for t in peer_targets)
+    # The suite drops its schemas (its own and each ORM runner's) when done.
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
+        row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA + "%",)).fetchone()
     assert row == (0,)

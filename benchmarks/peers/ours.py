@@ -1,0 +1,45 @@
+"""What the runners of this project's adapters share: the context table they keep in
+``public`` and a ``main`` that refuses to touch an existing one.
+
+Layer: benchmarks (ORM runners; this project's venv).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import psycopg
+
+from benchmarks.peers import harness
+
+__all__ = ["CONTEXT_TABLE", "main"]
+
+#: The adapters' context table (FK context mode): ``pghistory_core``'s default schema.
+CONTEXT_TABLE = "public.pghistory_context"
+
+
+def _exists(opts: harness.Options) -> bool:
+    with psycopg.connect(opts.dsn) as conn:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (CONTEXT_TABLE,)).fetchone()
+    return bool(row and row[0])
+
+
+def _drop(opts: harness.Options) -> None:
+    with psycopg.connect(opts.dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.pghistory_context CASCADE")
+
+
+def main(description: str, setup: Callable[[harness.Options], Iterator[harness.Variant]], label: str,
+         libraries: Sequence[str]) -> None:
+    opts = harness.options(description)
+    if _exists(opts):
+        harness.fail(f"not run: {CONTEXT_TABLE} exists in this database (run on the embedded server or an empty database)")
+        return
+    packages: dict[str, str] = {label: version("pghistory")}
+    for name in libraries:
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = "?"
+    harness.run(opts, setup, packages, teardown=lambda: _drop(opts))
