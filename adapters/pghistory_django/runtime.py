@@ -79,6 +79,17 @@ def _joinable(driver: object, cursor: object, params: Params, many: bool) -> boo
     return isinstance(cursor, psycopg.ClientCursor)
 
 
+def _server_side(cursor: object) -> bool:
+    """A named (server-side) cursor: psycopg 3 ``ServerCursor`` or a psycopg2 cursor with a name."""
+    if cursor is None:
+        return False
+    if type(cursor).__module__.split(".")[0] == "psycopg":
+        import psycopg
+
+        return isinstance(cursor, psycopg.ServerCursor)
+    return bool(getattr(cursor, "name", None))
+
+
 def _joined(statement: str, text: str, params: Params) -> str:
     if params is not None:
         # The driver will parse placeholders in the whole text: keep the context
@@ -116,6 +127,12 @@ def execute_wrapper(execute: Execute, sql: str, params: Params, many: bool, cont
             return execute(sql, params, many, context)
         django_cursor = context["cursor"]
         cursor = getattr(django_cursor, "cursor", None)
+        if _server_side(cursor):
+            # Django opens server-side cursors only for QuerySet.iterator(), a read: no
+            # context needed, and psycopg refuses them in a pipeline (a DECLARE cannot share
+            # a query string either).
+            plan = Plan(Action.PASS, count=plan.count, resets=plan.resets)
+            return execute(sql, params, many, context)
         if _joinable(driver, cursor, params, many):
             result = execute(_joined(plan.statement, sql, params), params, many, context)
             if _is_psycopg3(driver) and not many and cursor is not None:

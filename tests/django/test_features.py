@@ -79,6 +79,15 @@ def test_context_inside_atomic_and_autocommit():
     assert a.events.order_by("-pgh_id").first().pgh_context_id is None
 
 
+def test_iterator_inside_a_context_in_autocommit():
+    """QuerySet.iterator() opens a server-side cursor; psycopg refuses those in a pipeline."""
+    m.TrackedModel.objects.create(int_field=1, char_field="a")
+    with pghistory.context(page="list"):
+        assert [o.int_field for o in m.TrackedModel.objects.iterator(chunk_size=1)] == [1]
+        b = m.TrackedModel.objects.create(int_field=2, char_field="b")  # a write after the read
+    assert list(b.events.values_list("pgh_context__metadata", flat=True)) == [{"page": "list"}]
+
+
 def test_context_with_percent_in_raw_sql_and_executemany():
     obj = m.TrackedModel.objects.create(int_field=1, char_field="a")
     with pghistory.context(note="100% sure"):
