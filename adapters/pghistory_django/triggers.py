@@ -21,6 +21,7 @@ import re
 from typing import TYPE_CHECKING
 
 import pgtrigger
+from django.core.exceptions import ImproperlyConfigured
 from pgtrigger import compiler
 
 from pghistory_core import names as core_names
@@ -40,14 +41,21 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def pgtrigger_name(label: str, explicit: str | None = None) -> str:
-    """A pgtrigger-valid trigger name for a tracker label (letters, digits, ``_``, ``-``).
+    """A trigger name for a tracker label: letters, digits and ``_`` only.
 
-    A label that needs changes ("group.add", quotes, non-ASCII) gets a stable hash suffix,
-    so two labels never map to one name.
+    pgtrigger accepts ``-`` but writes names unquoted in its SQL (``CREATE TRIGGER a-b``
+    is a syntax error and ``--`` starts a comment), so ``-`` is replaced too. A label that
+    needs changes ("group.add", quotes, non-ASCII) gets a stable hash suffix, so two labels
+    never map to one name.
     """
     if explicit is not None:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", explicit):
+            raise ImproperlyConfigured(
+                f"trigger_name {explicit!r}: django-pgtrigger writes trigger names unquoted, so "
+                "use only letters, digits and '_'"
+            )
         return explicit
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", label)
+    name = re.sub(r"[^A-Za-z0-9_]", "_", label)
     if name != label or len(name) > _MAX_NAME:
         suffix = "_" + core_names.stable_hash(label, 6)
         name = name[: _MAX_NAME - len(suffix)] + suffix
