@@ -107,9 +107,11 @@ def build(
     variants: Sequence[Variant],
     results: Mapping[tuple[str, int, str], list[Sample]],
     orm: list[dict[str, object]],
+    reads: dict[str, object] | None = None,
 ) -> Document:
-    """The JSON document: metadata, variants, one entry per (workload, size, variant), and
-    the ORM runners' summaries (:mod:`benchmarks.orm`; ``peers`` lists the peer ones)."""
+    """The JSON document: metadata, variants, one entry per (workload, size, variant), the
+    ORM runners' summaries (:mod:`benchmarks.orm`; ``peers`` lists the peer ones) and the
+    read measurements (:mod:`benchmarks.reads`; None when not run)."""
     measurements = []
     for (workload, size, variant), samples in results.items():
         base = results.get((workload, size, UNTRACKED.name))
@@ -150,6 +152,7 @@ def build(
             for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)
         ],
         "measurements": measurements,
+        "reads": reads,
         "orm": orm,
         "peers": [
             {"package": r["name"], "configuration": r["configuration"], "status": r["status"],
@@ -356,6 +359,7 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
                 "",
             ]
     lines += _storage_section(document)
+    lines += _reads_section(document)
     lines += _events_section(document, workloads)
     lines += _pairing_section(document)
     lines += _orm_section(document, plots)
@@ -390,6 +394,35 @@ def _storage_section(document: Document) -> list[str]:
         row.append(f"{float(size):.0f}" if size else "-")  # type: ignore[arg-type]
         rows.append(row)
     return lines + _table(header, rows)
+
+
+def _reads_section(document: Document) -> list[str]:
+    section = document.get("reads")
+    if not section:
+        return []
+    assert isinstance(section, dict)  # noqa: S101
+    tables = ", ".join(f"`{name}` {_rows(int(count))}" for name, count in section["event_tables"].items())
+    lines = [
+        "## Reading history",
+        "",
+        f"{_rows(int(section['events']))} events in two event tables tracking one table ({tables}), "
+        f"{section['objects']:,} objects, {section['contexts']:,} contexts; the default level, FK context. "
+        f"Median latency over {section['repeats']} repeats through `pghistory_core.history` (building the "
+        "`Event` objects included), all reads interleaved after a warm-up round. *Index only*: the plan "
+        "(`EXPLAIN`) reads no event table with a Seq Scan (at small sizes a scan is the planner's right choice).",
+        "",
+    ]
+    lines += _table(
+        ("read", "median ms", "events returned", "index only", "event-table scans"),
+        (
+            (str(m["title"]), f"{float(m['median_ms']):.2f}", f"{float(m['events_returned_median']):g}",
+             "yes" if m["index_only"] else "**no**",
+             ", ".join(sorted({f"{s['node']} {s['relation']}" + (f" ({s['index']})" if s["index"] else "")
+                               for s in m["scans"] if s["relation"] in section["event_tables"]})))
+            for m in section["measurements"]
+        ),
+    )
+    return lines
 
 
 def _events_section(document: Document, workloads: Mapping[str, Mapping[str, object]]) -> list[str]:

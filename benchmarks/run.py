@@ -7,6 +7,9 @@ per repeat, so drift (caches, checkpoints, a noisy neighbour) affects all varian
 Then the ORM runners (:mod:`benchmarks.orm`: peers from their own venv, this project's
 adapters), and :mod:`benchmarks.report` writes ``results.json``, ``report.md`` and the plots.
 
+Then the reads (:mod:`benchmarks.reads`: one object's history and pages of the cross-table
+events query, on 1k/100k/1M events in smoke/quick/full mode).
+
 Modes: ``--quick`` (1/100/10k rows, 3 repeats, loops of 100; under two minutes, a smoke run
 for CI that checks the suite works, never its numbers), full (1 row to 1M rows, 5 repeats,
 loops of 2,000) and ``--smoke`` (10 rows, 1 repeat, loops of 20; for the test suite).
@@ -30,7 +33,7 @@ import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from benchmarks import orm, pairing, report
+from benchmarks import orm, pairing, reads, report
 from benchmarks.peers.harness import WARMUP, rotation
 from benchmarks.workloads import (
     BULK_WORKLOADS,
@@ -56,18 +59,22 @@ class Mode:
     loops: int
     #: Largest bulk size for peers and ORM adapters (slow ORM paths would dominate quick runs).
     orm_max_rows: int = 100_000
+    #: Events in the two event tables the reads are measured on (:mod:`benchmarks.reads`).
+    read_events: int = 1_000_000
+    read_repeats: int = 10
 
     def limited(self, max_rows: int | None, repeats: int | None, loops: int | None) -> Mode:
         sizes = tuple(s for s in self.sizes if max_rows is None or s <= max_rows) or self.sizes[:1]
+        read_events = self.read_events if max_rows is None else max(1_000, min(self.read_events, max_rows))
         return dataclasses.replace(
-            self, sizes=sizes, repeats=repeats or self.repeats, loops=loops or self.loops
+            self, sizes=sizes, repeats=repeats or self.repeats, loops=loops or self.loops, read_events=read_events
         )
 
 
 MODES = {
     "full": Mode("full", (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000), 5, 2_000),
-    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100),
-    "smoke": Mode("smoke", (10,), 1, 20),
+    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100, read_events=100_000, read_repeats=7),
+    "smoke": Mode("smoke", (10,), 1, 20, read_events=1_000, read_repeats=3),
 }
 
 Results = dict[tuple[str, int, str], list[Sample]]
@@ -164,14 +171,31 @@ def run_suite(
                         progress.advance(task)
             finally:
                 database.drop()
-        orm_results = _orm(mode, server_dsn, console, only, peers_python, orm_max_rows) if orm_runs else []
+            read_results = _reads(mode, conn, console) if only is None or READS_NAME in only else None
+        orm_only = None if only is None else only - {READS_NAME}
+        orm_results = _orm(mode, server_dsn, console, orm_only, peers_python, orm_max_rows) if orm_runs and orm_only != frozenset() else []
     finished = datetime.datetime.now(datetime.timezone.utc)
     meta.update(started=started.isoformat(), finished=finished.isoformat(), mode=dataclasses.asdict(mode),
                 synchronous_commit_off=not sync_commit, client_context_cost=render_cost())
-    document = report.build(meta, mode.name, variants, results, orm_results)
+    document = report.build(meta, mode.name, variants, results, orm_results, read_results)
     report.write(document, out)
     console.print(f"results written to [bold]{out}[/bold]")
     return out
+
+
+#: The name ``--only`` knows the read measurements by.
+READS_NAME = "reads"
+
+
+def _reads(mode: Mode, conn: psycopg.Connection[tuple[object, ...]], console: Console) -> dict[str, object]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("reads", total=1)
+
+        def step(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"{label:<60}")
+
+        return reads.run(conn, mode.read_events, mode.read_repeats, step)
 
 
 def _orm(
@@ -208,7 +232,7 @@ def _orm(
 @click.option("--loops", type=click.IntRange(min=1), default=None, help="Override the single-row loop length.")
 @click.option("--no-pairing", is_flag=True, help="Skip the experimental statement-level UPDATE variants.")
 @click.option("--only", metavar="WORKLOAD[,...]", default=None,
-              help="Run only these workloads (" + ", ".join(w.name for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)) + ").")
+              help="Run only these workloads (" + ", ".join(w.name for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)) + ", reads).")
 @click.option("--peers-python", metavar="PATH", default=None,
               help=f"Python of the venv holding the peer libraries (default: ${orm.PEERS_PYTHON_ENV}; "
                    f"install it from {orm.REQUIREMENTS}). Without one, peers are reported as not installed.")
@@ -234,7 +258,7 @@ def main(
     # SIGTERM (e.g. `kill` on a background run) unwinds like Ctrl-C, so the embedded server
     # is stopped and its data directory removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    names = {w.name for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)}
+    names = {w.name for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)} | {READS_NAME}
     chosen = frozenset(x.strip() for x in only.split(",")) if only else None
     if chosen is not None and not chosen <= names:
         raise click.BadParameter(f"unknown workload(s) {sorted(chosen - names)}; choose from {sorted(names)}", param_hint="--only")

@@ -2,7 +2,8 @@
 
 Layer: tests (database tier). Runs ``--smoke`` (10 rows, 1 repeat, loops of 20) against a
 fresh test database, through ``pghistory bench``. Asserts what a user of the report relies
-on: the files exist, every workload/variant is present, tracked variants recorded events;
+on: the files exist, every workload/variant is present, tracked variants recorded events,
+the reads section holds its four measurements and their index-use flags;
 without a peer venv the peers are reported as not installed (never as fast) and the peer
 targets as not measured; this project's ORM adapters, when installed, recorded every event.
 Never asserts on timings (benchmarks are never assertions).
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 import pytest
 
 from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS
+from benchmarks.reads import READS
 from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
 from pghistory_cli.main import cli
 
@@ -77,6 +79,15 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
     assert len(peer_targets) == 2
     assert all(t["status"] == "not measured: django-pghistory not installed: no peer venv given "
                f"(--peers-python or {PEERS_PYTHON_ENV}; see benchmarks/peers/requirements.txt)" for t in peer_targets)
+    # Reads: the four measurements, each with its index-use flag (recorded, never asserted true).
+    reads = document["reads"]
+    assert reads["events"] == 1_000
+    assert [m["read"] for m in reads["measurements"]] == [name for name, _ in READS]
+    for m in reads["measurements"]:
+        assert m["median_ms"] > 0 and len(m["samples_seconds"]) == reads["repeats"]
+        assert isinstance(m["index_only"], bool)
+    assert "## Reading history" in report
+
     # The suite drops its schemas (its own and each ORM runner's) when done.
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA + "%",)).fetchone()
