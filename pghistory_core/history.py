@@ -538,10 +538,16 @@ def _branch(tracking: Tracking, filters: _Filters) -> sql.Composable | None:
         # Filter (and limit) first, then look up each remaining row's previous event.
         keys = [sql.SQL('{} AS {}').format(expr, sql.Identifier(f"pgh_key_{i}")) for i, expr in enumerate(identity or [])]
         where = sql.SQL(" WHERE {}").format(sql.join(" AND ", conditions)) if conditions else sql.SQL("")
-        order = sql.SQL(" ") + _order(_X, filters.newest_first) + limit if filters.limit is not None else sql.SQL("")
-        source = sql.SQL("SELECT {} FROM {} AS {}{}{}").format(
-            sql.join(", ", [*inner, *keys]), event_table, _X, where, order
-        )
+        rows: sql.Composable = event_table
+        if filters.limit is not None:
+            # Sort and limit the raw rows first, then build pgh_data for the page only:
+            # Postgres does not postpone to_jsonb() past a top-N sort, so a newest-first page
+            # of a large table would otherwise serialise every row.
+            rows = sql.SQL("(SELECT {}.* FROM {} AS {}{} {}{})").format(
+                _X, event_table, _X, where, _order(_X, filters.newest_first), limit
+            )
+            where = sql.SQL("")
+        source = sql.SQL("SELECT {} FROM {} AS {}{}").format(sql.join(", ", [*inner, *keys]), rows, _X, where)
         if identity is not None:
             match = sql.join(
                 " AND ",

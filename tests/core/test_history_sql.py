@@ -92,11 +92,11 @@ FROM (SELECT "pgh_x"."pgh_id", "pgh_x"."pgh_created_at", "pgh_x"."pgh_label",
     to_jsonb("pgh_x"."pgh_obj_id") AS "pgh_obj_id", "pgh_x"."pgh_context_id", NULL::jsonb AS
     "pgh_context", (to_jsonb("pgh_x".*) - ARRAY['pgh_id', 'pgh_created_at', 'pgh_label', 'pgh_obj_id',
     'pgh_context_id', 'pgh_context']::text[]) AS "pgh_data", "pgh_x"."pgh_obj_id" AS "pgh_key_0" FROM
-    "public"."cash_event" AS "pgh_x" WHERE ("pgh_x"."dollars" = CAST(3 AS numeric)) AND
+    (SELECT "pgh_x".* FROM "public"."cash_event" AS "pgh_x" WHERE ("pgh_x"."dollars" = CAST(3 AS numeric)) AND
     "pgh_x"."pgh_label" = ANY(ARRAY['moved']::text[]) AND "pgh_x"."pgh_context_id" =
     '00000000-0000-0000-0000-00000000000c'::uuid AND ("pgh_x"."pgh_created_at", "pgh_x"."pgh_id",
     'public.cash_event') > ('2024-05-01T12:00:00+00:00'::timestamptz, 7, 'public.cash_event') ORDER BY
-    "pgh_x"."pgh_created_at", "pgh_x"."pgh_id" LIMIT 10) AS "pgh_e"
+    "pgh_x"."pgh_created_at", "pgh_x"."pgh_id" LIMIT 10) AS "pgh_x") AS "pgh_e"
 LEFT JOIN LATERAL (SELECT (to_jsonb("pgh_y".*) - ARRAY['pgh_id', 'pgh_created_at', 'pgh_label',
     'pgh_obj_id', 'pgh_context_id', 'pgh_context']::text[]) AS "pgh_data" FROM "public"."cash_event" AS
     "pgh_y" WHERE "pgh_y"."pgh_obj_id" = "pgh_e"."pgh_key_0" AND "pgh_y"."pgh_id" < "pgh_e"."pgh_id"
@@ -113,11 +113,11 @@ FROM (SELECT "pgh_x"."pgh_id", "pgh_x"."pgh_created_at", "pgh_x"."pgh_label",
     to_jsonb("pgh_x"."pgh_obj_id") AS "pgh_obj_id", "pgh_x"."pgh_context_id", "pgh_x"."pgh_context",
     (to_jsonb("pgh_x".*) - ARRAY['pgh_id', 'pgh_created_at', 'pgh_label', 'pgh_obj_id',
     'pgh_context_id', 'pgh_context']::text[]) AS "pgh_data", "pgh_x"."pgh_obj_id" AS "pgh_key_0" FROM
-    "public"."cash_moves" AS "pgh_x" WHERE ("pgh_x"."dollars" = CAST(3 AS numeric)) AND
+    (SELECT "pgh_x".* FROM "public"."cash_moves" AS "pgh_x" WHERE ("pgh_x"."dollars" = CAST(3 AS numeric)) AND
     "pgh_x"."pgh_label" = ANY(ARRAY['moved']::text[]) AND "pgh_x"."pgh_context_id" =
     '00000000-0000-0000-0000-00000000000c'::uuid AND ("pgh_x"."pgh_created_at", "pgh_x"."pgh_id",
     'public.cash_moves') > ('2024-05-01T12:00:00+00:00'::timestamptz, 7, 'public.cash_event') ORDER BY
-    "pgh_x"."pgh_created_at", "pgh_x"."pgh_id" LIMIT 10) AS "pgh_e"
+    "pgh_x"."pgh_created_at", "pgh_x"."pgh_id" LIMIT 10) AS "pgh_x") AS "pgh_e"
 LEFT JOIN LATERAL (SELECT (to_jsonb("pgh_y".*) - ARRAY['pgh_id', 'pgh_created_at', 'pgh_label',
     'pgh_obj_id', 'pgh_context_id', 'pgh_context']::text[]) AS "pgh_data" FROM "public"."cash_moves" AS
     "pgh_y" WHERE "pgh_y"."pgh_obj_id" = "pgh_e"."pgh_key_0" AND "pgh_y"."pgh_id" < "pgh_e"."pgh_id"
