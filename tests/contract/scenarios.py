@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 import pghistory_core as ph
+from pghistory_core import sql
 
 #: Column kinds and their SQL types; adapters map them to their ORM's field types.
 KINDS = {"pk": "integer", "int": "integer", "text": "text", "decimal": "numeric", "fk": "integer"}
@@ -308,3 +309,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         },
     ),
 )
+
+
+# ------------------------------------------------------------------- checking results
+
+
+def event_rows_sql(event_table: str) -> str:
+    """Every row of *event_table* as jsonb, without the columns that differ between runs
+    (ids, times, context ids), with the context's metadata; in pgh_id order."""
+    return sql.render(
+        sql.SQL(
+            "SELECT to_jsonb(e) - 'pgh_id' - 'pgh_created_at' - 'pgh_context_id' "
+            "|| jsonb_build_object('pgh_context', c.metadata) FROM {} AS e "
+            "LEFT JOIN public.pghistory_context AS c ON c.id = e.pgh_context_id ORDER BY e.pgh_id"
+        ).format(sql.Identifier(event_table))
+    )
+
+
+def normalise(value: object) -> object:
+    # jsonb renders numerics as numbers: compare Decimals by value.
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def normalised(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: normalise(v) for k, v in row.items()} for row in rows]
+
+
+def assert_expected(scenario: Scenario, got: Mapping[str, list[dict[str, object]]]) -> None:
+    """Each event table holds the expected rows (only the listed keys are compared)."""
+    for event_table, expected_rows in scenario.expected.items():
+        rows = got[event_table]
+        assert len(rows) == len(expected_rows), f"{event_table}: {rows}"
+        subset = [{k: normalise(row.get(k)) for k in expected} for row, expected in zip(rows, expected_rows)]
+        assert subset == [{k: normalise(v) for k, v in e.items()} for e in expected_rows]

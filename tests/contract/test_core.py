@@ -25,6 +25,8 @@ from tests.contract.scenarios import (
     Manual,
     Scenario,
     Update,
+    assert_expected,
+    event_rows_sql,
 )
 
 
@@ -87,33 +89,13 @@ def run_scenario(conn: psycopg.Connection, scenario: Scenario) -> dict[str, list
         _run(conn, scenario, trackings, operation)
     result: dict[str, list[dict[str, object]]] = {}
     for event_table in scenario.expected:
-        cur = conn.execute(
-            sql.render(
-                sql.SQL(
-                    "SELECT to_jsonb(e) - 'pgh_id' - 'pgh_created_at' - 'pgh_context_id' "
-                    "|| jsonb_build_object('pgh_context', c.metadata) FROM {} AS e "
-                    "LEFT JOIN public.pghistory_context AS c ON c.id = e.pgh_context_id ORDER BY e.pgh_id"
-                ).format(sql.Identifier(event_table))
-            )
-        )
+        cur = conn.execute(event_rows_sql(event_table))
         result[event_table] = [row[0] for row in cur.fetchall()]
     return result
 
-
-def _normalise(value: object) -> object:
-    # jsonb renders numerics as numbers: compare Decimals by value.
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_through_core(conn, scenario):
     got = run_scenario(conn, scenario)
-    for event_table, expected_rows in scenario.expected.items():
-        rows = got[event_table]
-        subset = [{k: _normalise(row.get(k)) for k in expected} for row, expected in zip(rows, expected_rows)]
-        assert len(rows) == len(expected_rows), f"{event_table}: {rows}"
-        assert subset == [{k: _normalise(v) for k, v in e.items()} for e in expected_rows]
+    assert_expected(scenario, got)

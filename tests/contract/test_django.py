@@ -41,8 +41,10 @@ from tests.contract.scenarios import (  # noqa: E402
     Manual,
     Scenario,
     Update,
+    assert_expected,
+    normalised,
 )
-from tests.contract.test_core import _normalise, run_scenario  # noqa: E402
+from tests.contract.test_core import run_scenario  # noqa: E402
 from tests.django.harness import configure_database, remove_database  # noqa: E402
 from tests.pg import fresh_database  # noqa: E402
 
@@ -170,19 +172,12 @@ def app_label(request: pytest.FixtureRequest) -> Iterator[str]:
         apps.clear_cache()
 
 
-def _normalised(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    return [{k: _normalise(v) for k, v in row.items()} for row in rows]
-
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_through_django(pg_server, django_alias, app_label, scenario):
     got = run_django(scenario, app_label)
-    for event_table, expected_rows in scenario.expected.items():
-        rows = got[event_table]
-        assert len(rows) == len(expected_rows), f"{event_table}: {rows}"
-        subset = [{k: _normalise(row.get(k)) for k in expected} for row, expected in zip(rows, expected_rows)]
-        assert subset == [{k: _normalise(v) for k, v in e.items()} for e in expected_rows]
+    assert_expected(scenario, got)
     # The same scenario through the core driver, on another database: identical event rows.
     with fresh_database(pg_server) as other, psycopg.connect(other, autocommit=True) as conn:
         core = run_scenario(conn, scenario)
-    assert {t: _normalised(r) for t, r in got.items()} == {t: _normalised(r) for t, r in core.items()}
+    assert {t: normalised(r) for t, r in got.items()} == {t: normalised(r) for t, r in core.items()}

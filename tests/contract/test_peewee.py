@@ -11,13 +11,11 @@ same expected rows as the core driver (``test_core.py``), on both drivers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 
 import peewee
 import pytest
 
 import pghistory_peewee as pgh
-from pghistory_core import sql
 from tests.contract.scenarios import (
     SCENARIOS,
     BulkUpdate,
@@ -29,6 +27,8 @@ from tests.contract.scenarios import (
     Scenario,
     TableDef,
     Update,
+    assert_expected,
+    event_rows_sql,
 )
 from tests.peewee.conftest import DRIVERS, make_database
 
@@ -117,22 +117,10 @@ def run_scenario(db: peewee.Database, scenario: Scenario) -> dict[str, list[dict
         _run(db, models, operation)
     result: dict[str, list[dict[str, object]]] = {}
     for event_table in scenario.expected:
-        cursor = db.execute_sql(
-            sql.render(
-                sql.SQL(
-                    "SELECT to_jsonb(e) - 'pgh_id' - 'pgh_created_at' - 'pgh_context_id' "
-                    "|| jsonb_build_object('pgh_context', c.metadata) FROM {} AS e "
-                    "LEFT JOIN public.pghistory_context AS c ON c.id = e.pgh_context_id ORDER BY e.pgh_id"
-                ).format(sql.Identifier(event_table))
-            )
-        )
+        cursor = db.execute_sql(event_rows_sql(event_table))
         result[event_table] = [row[0] for row in cursor.fetchall()]
     return result
 
-
-def _normalise(value: object) -> object:
-    # jsonb renders numerics as numbers: compare Decimals by value.
-    return float(value) if isinstance(value, Decimal) else value
 
 
 @pytest.mark.parametrize("driver", sorted(DRIVERS))
@@ -143,8 +131,4 @@ def test_scenario_through_peewee(dsn, scenario, driver):
         got = run_scenario(db, scenario)
     finally:
         db.close()
-    for event_table, expected_rows in scenario.expected.items():
-        rows = got[event_table]
-        assert len(rows) == len(expected_rows), f"{event_table}: {rows}"
-        subset = [{k: _normalise(row.get(k)) for k in expected} for row, expected in zip(rows, expected_rows)]
-        assert subset == [{k: _normalise(v) for k, v in e.items()} for e in expected_rows]
+    assert_expected(scenario, got)
