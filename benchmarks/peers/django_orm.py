@@ -3,13 +3,16 @@ through the ORM (``bulk_create``, ``QuerySet.update()``, ``QuerySet.delete()``, 
 ``save()``/``delete()``) and through raw SQL on Django's cursor.
 
 Layer: benchmarks (ORM runners). Imported by :mod:`benchmarks.peers.run_django_pghistory`
-and :mod:`benchmarks.peers.run_simple_history`, in the peer venv (Django, never this
-project's Django adapter: both use the app label ``pghistory``).
+and :mod:`benchmarks.peers.run_simple_history` in the peer venv, and by
+:mod:`benchmarks.peers.run_ours_django` in this project's venv (django-pghistory and this
+project's Django adapter both use the app label ``pghistory``: never one interpreter).
+Every Django runner measures the same code here, so its figures differ only by library.
 
 The models mirror :data:`benchmarks.workloads.COLUMNS` (``id`` is given, not generated) and
 live in the app ``benchmarks.peers`` (label ``peers``), created after ``django.setup()``;
 ``migrate --run-syncdb`` creates their tables next to the peer's own (migrated) tables,
-all in the runner's schema (first on the search_path).
+all in the runner's schema (first on the search_path; ``public`` of its own database for
+this project's adapter).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ fresh test database, through ``pghistory bench``. Asserts what a user of the rep
 on: the files exist, every workload/variant is present, tracked variants recorded events,
 the reads section holds its four measurements and their index-use flags;
 without a peer venv the peers are reported as not installed (never as fast) and the peer
-targets as not measured; this project's ORM adapters, when installed, recorded every event.
+targets as not measured; this project's ORM adapters (the Django one in a database of its
+own, dropped at the end), when installed, recorded every event.
 Never asserts on timings (benchmarks are never assertions).
 """
 
@@ -69,9 +70,13 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
             assert entry["measurements"] == []
             assert f"| {runner.name} |" in report
         elif entry["status"] == "measured":
-            # This project's adapters (installed in CI): every tracked variant recorded every event.
+            # This project's adapters (installed in CI): every tracked variant recorded every event,
+            # and each appears in the report's tables.
             for m in entry["measurements"]:
                 assert m["events_median"] == m["events_expected"], (runner.name, m["workload"], m["variant"])
+            for variant in entry["variants"]:
+                if variant["baseline"]:
+                    assert f"{runner.name} {variant['name']}" in report, (runner.name, variant["name"])
         else:
             assert entry["status"].startswith(("not installed", "not run")), entry["status"]
     assert "## Peers and adapters" in report and "not installed: no peer venv given" in report
@@ -88,7 +93,18 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
         assert isinstance(m["index_only"], bool)
     assert "## Reading history" in report
 
-    # The suite drops its schemas (its own and each ORM runner's) when done.
+    # The Django adapter's runner measures both paths of the single-row target (the target
+    # itself needs the peer too).
+    django = runners["pghistory-django"]
+    if django["status"] == "measured":
+        measured = {(m["workload"], m["variant"]) for m in django["measurements"]}
+        assert {("single_update", "sql"), ("single_update", "sql_untracked"), ("bulk_update", "orm")} <= measured
+        assert "Single-row UPDATE on Django's cursor" in report
+
+    # The suite drops its schemas (its own and each ORM runner's) and the database the Django
+    # adapter's runner creates when done.
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA + "%",)).fetchone()
-    assert row == (0,)
+        assert row == (0,)
+        row = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", (SCHEMA + "%",)).fetchone()
+        assert row == (0,)
