@@ -415,3 +415,38 @@ def test_install_inside_a_callers_transaction_does_not_commit_it(dsn):
         assert cur.fetchone() == (None,)
     finally:
         conn.close()
+
+
+def _trigger_plans(conn: psycopg.Connection, statement: str) -> list[str]:
+    """The plans auto_explain reports for the statements the triggers of *statement* run."""
+    plans: list[str] = []
+    conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    conn.execute("SET auto_explain.log_min_duration = 0")
+    conn.execute("SET auto_explain.log_nested_statements = on")
+    conn.execute("SET client_min_messages = log")
+    try:
+        conn.execute(statement)
+    finally:
+        conn.execute("RESET client_min_messages")
+    return [p for p in plans if "INSERT INTO" in p and "cash_event" in p]
+
+
+def test_bulk_update_after_single_row_updates_still_pairs_rows_in_linear_time(conn, cash):
+    # PL/pgSQL keeps a generic plan after five calls. Planned for one-row transition tables,
+    # an inner join became a nested loop, and a later bulk UPDATE on the same connection
+    # paired its rows in quadratic time (hours at 100k rows). The plan must not be a nested
+    # loop whatever size it was made for.
+    track(conn, ph.Tracking(cash, level=ph.Statement))
+    conn.execute("INSERT INTO cash (dollars) SELECT g FROM generate_series(1, 300) g")
+    for key in range(1, 9):
+        conn.execute("UPDATE cash SET dollars = dollars + 1 WHERE id = %s", (key,))
+    plans = _trigger_plans(conn, "UPDATE cash SET dollars = dollars + 1")
+    assert len(plans) == 1, plans
+    assert "Nested Loop" not in plans[0], plans[0]
+    assert "Full Join" in plans[0], plans[0]
+    updates = [e for e in events(conn, "cash_event", ["dollars"]) if e["pgh_label"] == "update"]
+    assert len(updates) == 8 + 300
+    assert sorted((e["pgh_obj_id"], e["dollars"]) for e in updates[8:]) == [
+        (i, Decimal(i + (2 if i <= 8 else 1))) for i in range(1, 301)
+    ]

@@ -23,14 +23,20 @@ CREATE OR REPLACE FUNCTION "public"."pghistory_context_id"() RETURNS uuid LANGUA
 DECLARE
     v_id text := current_setting('pghistory.context_id', true);
     v_meta text;
+    v_written text;
 BEGIN
     IF v_id IS NULL OR v_id = '' THEN
         RETURN NULL;
     END IF;
     v_meta := coalesce(nullif(current_setting('pghistory.context_metadata', true), ''), '{}');
     IF current_setting('pghistory.context_written', true) IS DISTINCT FROM v_id || v_meta THEN
-        PERFORM "public"."pghistory_attach_context"(v_id::uuid, v_meta::jsonb);
-        PERFORM set_config('pghistory.context_written', v_id || v_meta, true);
+        INSERT INTO "public"."pghistory_context" AS pgh_c ("id", "metadata", "created_at", "updated_at")
+        VALUES (v_id::uuid, v_meta::jsonb, now(), now())
+        ON CONFLICT ("id") DO UPDATE SET
+            "metadata" = pgh_c."metadata" || EXCLUDED."metadata",
+            "updated_at" = now()
+        WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");
+        v_written := set_config('pghistory.context_written', v_id || v_meta, true);
     END IF;
     RETURN v_id::uuid;
 END;

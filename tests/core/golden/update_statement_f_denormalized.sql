@@ -14,7 +14,7 @@ BEGIN
     INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "pgh_context", "id", "name", "money", "data", "updated_at")
     SELECT now(), 'money_down', "pgh_n"."id", v_ctx, v_ctx_meta, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
     FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
-    JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
+    FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
     ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
     WHERE "pgh_n"."money" < "pgh_o"."money";
     RETURN NULL;
