@@ -47,13 +47,19 @@ class ActiveContext:
 
     __slots__ = ("id", "_metadata", "_json", "version", "_lock")
 
-    def __init__(self, context_id: uuid.UUID, metadata: Mapping[str, object]) -> None:
+    def __init__(self, context_id: uuid.UUID, metadata: Mapping[str, object], metadata_json: str | None = None) -> None:
         self.id = context_id
         self._metadata: dict[str, object] = {}
         self._json = "{}"
         self.version = 0
         self._lock = threading.Lock()
-        self.update(metadata)
+        if metadata and metadata_json is not None:
+            # Already serialized by the caller (context() validates its metadata that way).
+            self._metadata = dict(metadata)
+            self._json = metadata_json
+            self.version = 1
+        else:
+            self.update(metadata)
 
     @property
     def metadata(self) -> dict[str, object]:
@@ -119,7 +125,7 @@ class context:  # noqa: N801 - lower case like contextlib helpers and upstream's
     """
 
     def __init__(self, **metadata: object) -> None:
-        dumps_metadata(metadata)  # fail early on metadata that is not JSON
+        self._json = dumps_metadata(metadata)  # fail early on metadata that is not JSON
         self.metadata = metadata
         self._tokens: list[contextvars.Token[ActiveContext | None]] = []
         active = _current.get()
@@ -130,7 +136,7 @@ class context:  # noqa: N801 - lower case like contextlib helpers and upstream's
     def __enter__(self) -> ActiveContext:
         active = _current.get()
         if active is None:
-            active = ActiveContext(uuid.uuid4(), self.metadata)
+            active = ActiveContext(uuid.uuid4(), self.metadata, self._json)
             self._tokens.append(_current.set(active))
         else:
             active.update(self.metadata)
@@ -179,12 +185,12 @@ class new_context(context):  # noqa: N801
     """
 
     def __init__(self, **metadata: object) -> None:
-        dumps_metadata(metadata)
+        self._json = dumps_metadata(metadata)
         self.metadata = metadata
         self._tokens = []
 
     def __enter__(self) -> ActiveContext:
-        active = ActiveContext(uuid.uuid4(), self.metadata)
+        active = ActiveContext(uuid.uuid4(), self.metadata, self._json)
         self._tokens.append(_current.set(active))
         return active
 

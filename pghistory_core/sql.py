@@ -37,6 +37,8 @@ __all__ = [
     "Identifier",
     "Literal",
     "LiteralValue",
+    "SLOT",
+    "Template",
     "dollar_quote",
     "join",
     "render",
@@ -271,6 +273,64 @@ def _render_literal(value: object) -> str:
             return "'{}'"  # ARRAY[] has no type; '{}' takes the column's array type
         return "ARRAY[" + ", ".join(_render_literal(item) for item in value) + "]"
     raise UnsupportedError(f"cannot render a {type(value).__name__} as an SQL literal: {value!r}")
+
+
+class _Slot(Composable):
+    """Where a :class:`Template` puts a literal at each :meth:`Template.fill`."""
+
+    __slots__ = ()
+
+    def as_string(self) -> str:
+        raise UnsupportedError("a statement with a SLOT is rendered through sql.Template(...).fill(...)")
+
+    def __repr__(self) -> str:
+        return "SLOT"
+
+
+#: A literal filled in later: ``Template(SQL("SELECT {}").format(SLOT)).fill(value)``.
+SLOT = _Slot()
+
+
+class Template:
+    """A statement sent on a hot path (once per transaction or per statement): everything
+    but its literal slots is rendered once, here.
+
+    ``Template(SQL("SELECT set_config({}, {}, true)").format(Literal("a.b"), SLOT))``, then
+    ``.fill(value)`` renders each :data:`SLOT` as ``Literal(value)``, in order: the text is
+    the one ``render(SQL(...).format(..., Literal(value)))`` would give, without composing
+    and walking the pieces again at every call.
+    """
+
+    __slots__ = ("_pieces", "_slots")
+
+    def __init__(self, statement: Composable) -> None:
+        parts = statement._parts if isinstance(statement, Composed) else (statement,)
+        pieces: list[str] = []
+        current: list[str] = []
+        for part in parts:
+            if part is SLOT:
+                pieces.append("".join(current))
+                current = []
+            else:
+                current.append(part.as_string())
+        pieces.append("".join(current))
+        self._pieces = tuple(pieces)
+        self._slots = len(pieces) - 1
+
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    def fill(self, *values: LiteralValue) -> str:
+        """The statement text with *values* as literals, one per slot."""
+        if len(values) != self._slots:
+            raise TypeError(f"this template has {self._slots} slot(s), got {len(values)} value(s)")
+        pieces = self._pieces
+        out = [pieces[0]]
+        for value, piece in zip(values, pieces[1:]):
+            out.append(_render_literal(value))
+            out.append(piece)
+        return "".join(out)
 
 
 def join(separator: str, pieces: Iterable[Composable]) -> Composed:

@@ -100,20 +100,22 @@ __all__ = [
 ]
 
 
-def context_statement(active: ActiveContext | None, ignored: bool = False) -> str:
-    """``SELECT set_config(...)`` for *active* (or clearing the settings when None)."""
-    context_id = str(active.id) if active is not None else ""
-    metadata = active.metadata_json if active is not None else ""
-    return sql.render(
-        sql.SQL("SELECT set_config({}, {}, true), set_config({}, {}, true), set_config({}, {}, true)").format(
-            sql.Literal(SETTING_CONTEXT_ID),
-            sql.Literal(context_id),
-            sql.Literal(SETTING_CONTEXT_METADATA),
-            sql.Literal(metadata),
-            sql.Literal(SETTING_IGNORE),
-            sql.Literal("on" if ignored else ""),
-        )
+_CONTEXT_TEMPLATE = sql.Template(
+    sql.SQL("SELECT set_config({}, {}, true), set_config({}, {}, true), set_config({}, {}, true)").format(
+        sql.Literal(SETTING_CONTEXT_ID), sql.SLOT, sql.Literal(SETTING_CONTEXT_METADATA), sql.SLOT, sql.Literal(SETTING_IGNORE), sql.SLOT
     )
+)
+
+
+def context_statement(active: ActiveContext | None, ignored: bool = False) -> str:
+    """``SELECT set_config(...)`` for *active* (or clearing the settings when None).
+
+    Rendered for every new context (once per transaction, or per statement in autocommit),
+    so only the three values are escaped per call (:class:`pghistory_core.sql.Template`).
+    """
+    if active is None:
+        return _CONTEXT_TEMPLATE.fill("", "", "on" if ignored else "")
+    return _CONTEXT_TEMPLATE.fill(str(active.id), active.metadata_json, "on" if ignored else "")
 
 
 #: Empties the three settings for the rest of the transaction.

@@ -17,6 +17,7 @@ resolves them over the global setting of its kind and the built-in defaults
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Union
 
 from django.conf import settings
@@ -305,7 +306,14 @@ def exclude_field_kwargs() -> dict[type, list[str]]:
 
 def json_encoder() -> type:
     value = _setting("JSON_ENCODER", "django.core.serializers.json.DjangoJSONEncoder")
-    return import_string(value) if isinstance(value, str) else value  # type: ignore[return-value]
+    return _imported(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=16)
+def _imported(path: str) -> object:
+    # Every context() looks the encoder up; cached by dotted path, so a changed setting
+    # (override_settings) is still honoured.
+    return import_string(path)
 
 
 def middleware_methods() -> tuple[str, ...]:

@@ -134,6 +134,11 @@ def execute_wrapper(execute: Execute, sql: str, params: Params, many: bool, cont
             plan = Plan(Action.PASS, count=plan.count, resets=plan.resets)
             return execute(sql, params, many, context)
         if _joinable(driver, cursor, params, many):
+            if params is not None and _is_psycopg3(driver):
+                # A client-side cursor: merge the parameters into the user's text first.
+                # psycopg caches the parsing of a text it has seen, and the user's text
+                # recurs while the joined one (with a fresh context id) never does.
+                sql, params = cursor.mogrify(sql, params), None  # type: ignore[union-attr]
             result = execute(_joined(plan.statement, sql, params), params, many, context)
             if _is_psycopg3(driver) and not many and cursor is not None:
                 cursor.nextset()  # skip the context statement's result

@@ -362,3 +362,45 @@ def test_the_lexer_used_by_these_tests_sees_an_injection_when_quoting_is_broken(
     assert "DROP TABLE" not in code_outside_literals("SELECT $f$ SELECT 'a''b'; $f$")
     assert "SELECT 'a''b'" not in code_outside_literals("SELECT $f$ SELECT 'a''b'; $f$")
     assert tokens("$pgh1$ a $pgh$ b $pgh1$") == [("dollar", " a $pgh$ b ")]
+
+
+# ----------------------------------------------------------------------------- Template
+
+
+_TEMPLATE_STATEMENT = sql.SQL("SELECT set_config({}, {}, true), {} FROM {}")
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", "back\\slash", "", "{}", "ünï", '{"a":"x\'y\\\\z"}'])
+def test_template_fill_renders_exactly_what_composing_renders(value: str) -> None:
+    template = sql.Template(_TEMPLATE_STATEMENT.format(sql.Literal("a.b"), sql.SLOT, sql.SLOT, sql.Identifier("s", "t")))
+    composed = _TEMPLATE_STATEMENT.format(sql.Literal("a.b"), sql.Literal(value), sql.Literal(7), sql.Identifier("s", "t"))
+    assert template.fill(value, 7) == sql.render(composed)
+    assert template.slots == 2
+
+
+def test_template_without_slots_is_the_rendered_statement() -> None:
+    statement = sql.SQL("SELECT {}").format(sql.Literal(1))
+    assert sql.Template(statement).fill() == "SELECT 1"
+    assert sql.Template(sql.SLOT).fill("x") == "'x'"
+
+
+def test_template_rejects_the_wrong_number_of_values() -> None:
+    template = sql.Template(sql.SQL("SELECT {}, {}").format(sql.SLOT, sql.SLOT))
+    with pytest.raises(TypeError, match="2 slot"):
+        template.fill("only one")
+    with pytest.raises(TypeError, match="2 slot"):
+        template.fill(1, 2, 3)
+
+
+def test_template_values_are_escaped_and_checked_like_literals() -> None:
+    template = sql.Template(sql.SQL("SELECT {}").format(sql.SLOT))
+    assert template.fill("'; DROP TABLE x; --") == "SELECT '''; DROP TABLE x; --'"
+    with pytest.raises(UnsupportedError, match="NUL"):
+        template.fill("a\x00b")
+    with pytest.raises(UnsupportedError, match="cannot render"):
+        template.fill(object())  # type: ignore[arg-type]
+
+
+def test_a_slot_cannot_be_rendered_outside_a_template() -> None:
+    with pytest.raises(UnsupportedError, match="sql.Template"):
+        sql.render(sql.SQL("SELECT {}").format(sql.SLOT))
