@@ -21,6 +21,7 @@ import dataclasses
 import datetime
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,6 +103,25 @@ def _tune_embedded(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute("SELECT pg_reload_conf()")
 
 
+class _Lines:
+    """Progress as plain lines when the console is not a terminal (a CI log, a file):
+    rich draws its bars only at the end there, and a full run would print nothing for
+    hours. One line each time *key* changes (a workload, size and round; not every
+    variant), with the time elapsed."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._start = time.monotonic()
+        self._last: object = None
+
+    def note(self, key: object, text: str) -> None:
+        if self._console.is_terminal or key == self._last:
+            return
+        self._last = key
+        elapsed = int(time.monotonic() - self._start)
+        self._console.print(f"[{elapsed // 60}m{elapsed % 60:02d}s] {text}", markup=False, highlight=False)
+
+
 def _schedule(
     mode: Mode, variants: tuple[Variant, ...], only: frozenset[str] | None = None
 ) -> Iterator[tuple[Workload, int, int, Variant]]:
@@ -161,10 +181,12 @@ def run_suite(
                 columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 with Progress(*columns, console=console, transient=False) as progress:
                     task = progress.add_task("benchmarks", total=len(steps))
-                    for workload, size, repeat, variant in steps:
+                    lines = _Lines(console)
+                    for done, (workload, size, repeat, variant) in enumerate(steps):
                         label = f"{workload.name} {size:>7} rows" if workload.bulk else f"{workload.name} x{size}"
                         round_ = "warm-up" if repeat == WARMUP else f"r{repeat + 1}/{mode.repeats}"
                         progress.update(task, description=f"{label} {round_:>7} {variant.name:<18}")
+                        lines.note((workload.name, size, repeat), f"{label} {round_} (step {done + 1} of {len(steps)})")
                         sample = database.measure(workload, variant, size)
                         if repeat != WARMUP:
                             results.setdefault((workload.name, size, variant.name), []).append(sample)
@@ -191,9 +213,11 @@ def _reads(mode: Mode, conn: psycopg.Connection[tuple[object, ...]], console: Co
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("reads", total=1)
+        lines = _Lines(console)
 
         def step(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=f"{label:<60}")
+            lines.note(label, f"reads: {label} ({done} of {total})")
 
         return reads.run(conn, mode.read_events, mode.read_repeats, step)
 
@@ -206,11 +230,13 @@ def _orm(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         tasks: dict[str, TaskID] = {}
+        lines = _Lines(console)
 
         def step(name: str, done: int, total: int, label: str) -> None:
             if name not in tasks:
                 tasks[name] = progress.add_task(name, total=total)
             progress.update(tasks[name], completed=done, total=total, description=f"{name:<22} {label:<40}")
+            lines.note((name, label), f"{name}: {label} ({done} of {total})")
 
         found = orm.run_all(peers_python, dsn, sizes, mode.loops, mode.repeats, [w.name for w in workloads],
                             {w.name: w.events_per_row for w in workloads}, step)

@@ -13,6 +13,7 @@ Never asserts on timings (benchmarks are never assertions).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import psycopg
@@ -31,6 +32,8 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
     out = tmp_path / "results"
     result = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--out", str(out)])
     assert result.exit_code == 0, result.output
+    # Not a terminal here: progress comes as plain lines while it runs, not only at the end.
+    assert re.search(r"^\[0m\d\ds\] bulk_insert +10 rows warm-up \(step 1 of \d+\)$", result.output, re.M), result.output
 
     for name in ("results.json", "report.md", "bulk_insert.png", "bulk_update.png"):
         assert (out / name).is_file(), name
