@@ -164,25 +164,28 @@ def context_table(schema: str) -> Artefact:
     )
 
 
-def attach_context_function(schema: str) -> Artefact:
-    """``pghistory_attach_context(id uuid, metadata jsonb) RETURNS uuid``: upserts a row.
-
-    Metadata is merged (``||``) so a later write in the same context never drops keys,
-    and the row is only rewritten when the merge changes it.
-    """
-    table = sql.Identifier(schema, CONTEXT_TABLE)
-    ident = sql.Identifier(schema, ATTACH_CONTEXT_FUNCTION)
-    body = sql.render(
-        sql.SQL(
-            "\n    INSERT INTO {table} AS pgh_c (\"id\", \"metadata\", \"created_at\", \"updated_at\")\n"
-            "    VALUES (p_id, coalesce(p_metadata, '{{}}'::jsonb), now(), now())\n"
-            "    ON CONFLICT (\"id\") DO UPDATE SET\n"
-            "        \"metadata\" = pgh_c.\"metadata\" || EXCLUDED.\"metadata\",\n"
-            "        \"updated_at\" = now()\n"
-            "    WHERE NOT (pgh_c.\"metadata\" @> EXCLUDED.\"metadata\");\n"
-            "    SELECT p_id;\n"
-        ).format(table=table)
+def _context_upsert(schema: str, context_id: sql.SQL, metadata: sql.SQL, indent: str) -> sql.Composable:
+    """The context row's upsert, shared by both context functions: metadata is merged
+    (``||``) so a later write in the same context never drops keys, and the row is only
+    rewritten when the merge changes it."""
+    lines = (
+        'INSERT INTO {table} AS pgh_c ("id", "metadata", "created_at", "updated_at")',
+        "VALUES ({id}, {metadata}, now(), now())",
+        'ON CONFLICT ("id") DO UPDATE SET',
+        '    "metadata" = pgh_c."metadata" || EXCLUDED."metadata",',
+        '    "updated_at" = now()',
+        'WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");',
     )
+    return sql.SQL("".join(indent + line + "\n" for line in lines)).format(
+        table=sql.Identifier(schema, CONTEXT_TABLE), id=context_id, metadata=metadata
+    )
+
+
+def attach_context_function(schema: str) -> Artefact:
+    """``pghistory_attach_context(id uuid, metadata jsonb) RETURNS uuid``: upserts a row."""
+    ident = sql.Identifier(schema, ATTACH_CONTEXT_FUNCTION)
+    upsert = _context_upsert(schema, sql.SQL("p_id"), sql.SQL("coalesce(p_metadata, '{}'::jsonb)"), "    ")
+    body = sql.render(sql.SQL("\n") + upsert + sql.SQL("    SELECT p_id;\n"))
     create = sql.SQL(
         "CREATE OR REPLACE FUNCTION {}(p_id uuid, p_metadata jsonb) RETURNS uuid LANGUAGE sql VOLATILE AS {}"
     ).format(ident, sql.dollar_quote(body))
@@ -207,7 +210,6 @@ def context_id_function(schema: str) -> Artefact:
     body at every call). ``set_config`` is assigned rather than ``PERFORM``-ed, so PL/pgSQL
     evaluates it as a simple expression instead of running a query.
     """
-    table = sql.Identifier(schema, CONTEXT_TABLE)
     body = sql.render(
         sql.SQL(
             "\nDECLARE\n"
@@ -220,12 +222,7 @@ def context_id_function(schema: str) -> Artefact:
             "    END IF;\n"
             "    v_meta := coalesce(nullif(current_setting({meta_setting}, true), ''), '{{}}');\n"
             "    IF current_setting({written_setting}, true) IS DISTINCT FROM v_id || v_meta THEN\n"
-            "        INSERT INTO {table} AS pgh_c (\"id\", \"metadata\", \"created_at\", \"updated_at\")\n"
-            "        VALUES (v_id::uuid, v_meta::jsonb, now(), now())\n"
-            "        ON CONFLICT (\"id\") DO UPDATE SET\n"
-            "            \"metadata\" = pgh_c.\"metadata\" || EXCLUDED.\"metadata\",\n"
-            "            \"updated_at\" = now()\n"
-            "        WHERE NOT (pgh_c.\"metadata\" @> EXCLUDED.\"metadata\");\n"
+            "{upsert}"
             "        v_written := set_config({written_setting}, v_id || v_meta, true);\n"
             "    END IF;\n"
             "    RETURN v_id::uuid;\n"
@@ -234,7 +231,7 @@ def context_id_function(schema: str) -> Artefact:
             id_setting=sql.Literal(SETTING_CONTEXT_ID),
             meta_setting=sql.Literal(SETTING_CONTEXT_METADATA),
             written_setting=sql.Literal(SETTING_CONTEXT_WRITTEN),
-            table=table,
+            upsert=_context_upsert(schema, sql.SQL("v_id::uuid"), sql.SQL("v_meta::jsonb"), "        "),
         )
     )
     return _function_artefact(schema, CONTEXT_ID_FUNCTION, "uuid", body)
