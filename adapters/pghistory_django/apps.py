@@ -1,7 +1,8 @@
 """The Django app: label ``pghistory`` (so ``pghistory.Context`` keeps its name).
 
 Layer: adapter (Django app config). ``ready()`` wires the context transport to every
-database connection, registers the system check for pgtrigger, and, with
+database connection, registers the system checks (pgtrigger installed; on ``migrate``, the
+schema tables are created in is ``PGHISTORY_SCHEMA``), and, with
 ``PGHISTORY_INSTALL_CONTEXT_FUNC_ON_MIGRATE = True``, reinstalls the context functions after
 every ``migrate`` (for test suites that skip migrations).
 """
@@ -25,6 +26,7 @@ class PGHistoryConfig(AppConfig):
 
         runtime.install()
         checks.register(pgh_checks.check_pgtrigger_installed)
+        checks.register(pgh_checks.check_schema, checks.Tags.database)
         post_migrate.connect(_install_context_functions, sender=self, dispatch_uid="pghistory_django.post_migrate")
 
 

@@ -57,10 +57,13 @@ __all__ = [
     "middleware_methods",
     "obj_field",
     "related_field",
+    "schema",
 ]
 
-#: The schema of the shared context table and functions.
-CONTEXT_SCHEMA = "public"
+#: Default of ``settings.PGHISTORY_SCHEMA``.
+DEFAULT_SCHEMA = "public"
+#: Postgres truncates longer identifiers (NAMEDATALEN - 1 bytes).
+_MAX_IDENTIFIER_BYTES = 63
 
 _Value = Union[object, Sentinel]
 
@@ -286,6 +289,25 @@ def base_model() -> type[models.Model]:
         value = import_string(value)
     if not (isinstance(value, type) and issubclass(value, Event)):
         raise ImproperlyConfigured(f"settings.PGHISTORY_BASE_MODEL must be a subclass of pghistory.models.Event, got {value!r}")
+    return value
+
+
+def schema() -> str:
+    """``settings.PGHISTORY_SCHEMA``: the schema Django creates this project's tables in (the
+    first schema of the database user's ``search_path``), default ``"public"``.
+
+    The generated triggers name the tracked table, the event table, ``pghistory_context``
+    and every function with this schema, so they never depend on ``search_path``; the
+    database check ``pghistory.E002`` compares it with ``current_schema()``.
+    """
+    value = _setting("SCHEMA", DEFAULT_SCHEMA)
+    if not isinstance(value, str) or not value:
+        raise ImproperlyConfigured(f"settings.PGHISTORY_SCHEMA must be a non-empty schema name, got {value!r}")
+    if len(value.encode("utf-8")) > _MAX_IDENTIFIER_BYTES or "\x00" in value:
+        raise ImproperlyConfigured(
+            f"settings.PGHISTORY_SCHEMA {value!r} is not a valid Postgres name "
+            f"(at most {_MAX_IDENTIFIER_BYTES} bytes, no NUL character)"
+        )
     return value
 
 

@@ -2,7 +2,7 @@
 
 Layer: adapter (Django DDL). The context table itself is the ``pghistory.Context`` model
 (created by migration 0001); the functions the triggers call to store a context row are the
-core's (:func:`pghistory_core.render.context_artefacts`), schema-qualified.
+core's (:func:`pghistory_core.render.context_artefacts`), in ``settings.PGHISTORY_SCHEMA``.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 from django.db import connections
 
 from pghistory_core import render, sql
-from pghistory_django.config import CONTEXT_SCHEMA
+from pghistory_django import config
 
 __all__ = ["context_functions_sql", "drop_context_functions_sql", "install_context_functions"]
 
 
 def _functions() -> list[render.Artefact]:
-    return [a for a in render.context_artefacts(CONTEXT_SCHEMA) if a.kind == "function"]
+    return [a for a in render.context_artefacts(config.schema()) if a.kind == "function"]
 
 
 def context_functions_sql() -> list[str]:

@@ -20,12 +20,9 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 import pghistory_core as ph
 from pghistory_core.spec import ContextMode, Tracking
 from pghistory_core.trackers import Level, map_tracker_columns
+from pghistory_django import config
 
 __all__ = ["Names", "TrackingOptions", "build_tracking", "core_table", "table_fields"]
-
-#: Django-managed tables live in the default schema.
-SCHEMA = "public"
-
 
 def table_fields(model: type[models.Model]) -> list[models.Field[object, object]]:
     """The concrete fields stored in *model*'s own table, in table order."""
@@ -73,7 +70,7 @@ def core_table(model: type[models.Model]) -> ph.Table:
         )
     pk = concrete._meta.pk
     assert pk is not None
-    return ph.Table(concrete._meta.db_table, tuple(columns), (pk.column,), SCHEMA)
+    return ph.Table(concrete._meta.db_table, tuple(columns), (pk.column,), config.schema())
 
 
 class Names:
@@ -123,13 +120,15 @@ class TrackingOptions:
 def build_tracking(tracked_model: type[models.Model], event_table: str, options: TrackingOptions) -> Tracking:
     """The core's spec for one event model of *tracked_model*."""
     names = Names(tracked_model)
+    schema = config.schema()
     return Tracking(
         core_table(tracked_model),
         tuple(map_tracker_columns(t, names) for t in options.trackers),
         fields=names.many(options.fields),
         exclude=names.many(options.exclude) or (),
         event_table=event_table,
-        event_schema=SCHEMA,
+        event_schema=schema,
+        context_schema=schema,
         obj_ref=options.obj_ref,
         context=options.context,
         append_only=options.append_only,

@@ -27,6 +27,7 @@ from pgtrigger import compiler
 from pghistory_core import names as core_names
 from pghistory_core import render, sql
 from pghistory_core.trackers import Row
+from pghistory_django import config
 
 if TYPE_CHECKING:
     from django.db import models
@@ -121,7 +122,7 @@ class HistoryTrigger(pgtrigger.Trigger):
         return sql.render(sql.dollar_quote(self._parts().body))
 
     def render_execute(self, model: type[models.Model]) -> str:
-        return sql.render(sql.Identifier("public", self.get_pgid(model))) + "()"
+        return sql.render(sql.Identifier(config.schema(), self.get_pgid(model))) + "()"
 
     def compile(self, model: type[models.Model]) -> compiler.Trigger:
         return compiler.Trigger(
