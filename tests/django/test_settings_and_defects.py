@@ -84,6 +84,10 @@ class Dynamic:
             for pgid in functions:
                 cursor.execute(f'DROP FUNCTION IF EXISTS "public"."{pgid}"() CASCADE')
         apps.all_models.pop(self.app_label, None)
+        # Lazy references of models that failed half-way (a rejected setting) would make
+        # every later `check` report them.
+        for key in [k for k in apps._pending_operations if k[0] == self.app_label]:
+            del apps._pending_operations[key]
         apps.clear_cache()
 
 
