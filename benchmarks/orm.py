@@ -5,8 +5,7 @@ Layer: benchmarks. Starts each runner in a subprocess: peer libraries in their o
 interpreter given by ``--peers-python`` or ``PGHISTORY_BENCH_PEERS_PYTHON``; install it from
 ``benchmarks/peers/requirements.txt``), this project's adapters in the suite's interpreter.
 Django peers and this project's Django adapter both use the app label ``pghistory``, so they
-can never share one interpreter (``run_ours_django`` runs in the suite's interpreter, in a
-database of its own it creates next to the given one). A runner whose library is missing is
+can never share one interpreter (``run_ours_django`` runs in the suite's interpreter). A runner whose library is missing is
 reported as "not installed", never as fast; each measurement carries the events the library
 recorded.
 """
@@ -61,7 +60,7 @@ RUNNERS = (
     Runner("pghistory-django", "run_ours_django", False, ("Django", "django-pgtrigger"),
            "default tracking, FK context, @pghistory.track with insert/update/delete trackers, triggers by "
            "django-pgtrigger; pghistory.context around each transaction; Django ORM and raw SQL on Django's cursor; "
-           "in a database of its own (the adapter keeps its tables in public)", ("pghistory_django", "pgtrigger")),
+           "PGHISTORY_SCHEMA set to the runner's schema", ("pghistory_django", "pgtrigger")),
 )
 
 _CHECK = (

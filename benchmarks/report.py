@@ -549,8 +549,7 @@ def _orm_section(document: Document, plots: Sequence[str]) -> list[str]:
         "## Peers and adapters",
         "",
         "Each library in its recommended configuration on the same table and workloads, in its own "
-        f"schema of the same database (`{OURS_DJANGO}`: a database of its own on the same server, as "
-        "the adapter keeps its tables in `public`), measured by a runner in its own interpreter "
+        "schema of the same database, measured by a runner in its own interpreter "
         "(peers in the peer venv). A figure is `median(tracked) / median(untracked)` where the untracked write goes "
         "through the same path (same ORM call, or the same SQL) on an untracked copy; `[n/m]` is "
         "events recorded / events expected. **A library that records fewer events than expected is "

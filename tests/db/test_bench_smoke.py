@@ -5,8 +5,7 @@ fresh test database, through ``pghistory bench``. Asserts what a user of the rep
 on: the files exist, every workload/variant is present, tracked variants recorded events,
 the reads section holds its four measurements and their index-use flags;
 without a peer venv the peers are reported as not installed (never as fast) and the peer
-targets as not measured; this project's ORM adapters (the Django one in a database of its
-own, dropped at the end), when installed, recorded every event.
+targets as not measured; this project's ORM adapters, when installed, recorded every event.
 Never asserts on timings (benchmarks are never assertions).
 """
 
@@ -104,10 +103,16 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
         assert {("single_update", "sql"), ("single_update", "sql_untracked"), ("bulk_update", "orm")} <= measured
         assert "Single-row UPDATE on Django's cursor" in report
 
-    # The suite drops its schemas (its own and each ORM runner's) and the database the Django
-    # adapter's runner creates when done.
+    # The suite drops its schemas (its own and each ORM runner's, everything in them) and
+    # creates no database.
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA + "%",)).fetchone()
         assert row == (0,)
         row = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", (SCHEMA + "%",)).fetchone()
+        assert row == (0,)
+        # The Django adapter's runner kept everything in its schema: nothing left in public.
+        row = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relname LIKE 'pghistory%'"
+        ).fetchone()
         assert row == (0,)
