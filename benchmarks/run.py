@@ -52,11 +52,13 @@ __all__ = ["Mode", "MODES", "run_suite", "main"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-#: ORM workloads above this many rows are skipped by default: the slowest peers write one
-#: row at a time in Python (simple-history's delete, Continuum's unit of work). At 100k rows
-#: Continuum's unit of work alone would take about 2.5 hours of a full run here (6 rounds of
-#: 4 workloads, about 6 minutes each); ``--orm-max-rows 100000`` opts in.
-ORM_MAX_ROWS = 10_000
+#: ORM bulk workloads above this many rows are skipped by default (full mode).
+ORM_MAX_ROWS = 100_000
+#: ... and above this many for the paths that write one object at a time in Python (a unit of
+#: work, per-object signals: simple-history's delete, the SQLAlchemy Session of Continuum and
+#: of this project). At 100k rows Continuum's unit of work alone would take about 2.5 hours
+#: of a full run here (6 rounds of 4 workloads, about 6 minutes each).
+PER_OBJECT_MAX_ROWS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +67,10 @@ class Mode:
     sizes: tuple[int, ...]
     repeats: int
     loops: int
-    #: Largest bulk size for peers and ORM adapters (see ORM_MAX_ROWS).
+    #: Largest bulk size for peers and ORM adapters (see ORM_MAX_ROWS), and for their
+    #: one-object-at-a-time paths (see PER_OBJECT_MAX_ROWS).
     orm_max_rows: int = ORM_MAX_ROWS
+    per_object_max_rows: int = PER_OBJECT_MAX_ROWS
     #: Events in the two event tables the reads are measured on (:mod:`benchmarks.reads`).
     read_events: int = 1_000_000
     read_repeats: int = 10
@@ -81,7 +85,8 @@ class Mode:
 
 MODES = {
     "full": Mode("full", (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000), 5, 2_000),
-    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100, read_events=100_000, read_repeats=7),
+    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100, per_object_max_rows=100, read_events=100_000,
+                  read_repeats=7),
     "smoke": Mode("smoke", (10,), 1, 20, read_events=1_000, read_repeats=3),
 }
 
@@ -163,7 +168,8 @@ def run_suite(
 
     Then, unless not *orm_runs*, the ORM runners (:mod:`benchmarks.orm`): peers from the
     venv *peers_python* (else ``$PGHISTORY_BENCH_PEERS_PYTHON``; skipped as "not installed"
-    without one), this project's adapters when installed; bulk sizes up to *orm_max_rows*."""
+    without one), this project's adapters when installed; bulk sizes up to *orm_max_rows*,
+    and up to ``mode.per_object_max_rows`` for the paths that write one object at a time."""
     console = console or Console(stderr=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     out = out or RESULTS_DIR / started.strftime("%Y%m%dT%H%M%SZ")
@@ -241,7 +247,8 @@ def _orm(
             lines.note((name, label), f"{name}: {label} ({done} of {total})")
 
         found = orm.run_all(peers_python, dsn, sizes, mode.loops, mode.repeats, [w.name for w in workloads],
-                            {w.name: w.events_per_row for w in workloads}, step)
+                            {w.name: w.events_per_row for w in workloads}, step,
+                            per_object_max_rows=mode.per_object_max_rows)
     for entry in found:
         if entry["status"] != "measured":
             console.print(f"[dim]{entry['name']}: {entry['status']}[/dim]")
@@ -268,12 +275,15 @@ def _orm(
 @click.option("--orm-max-rows", type=click.IntRange(min=1), default=None,
               help="Skip ORM (peer and adapter) bulk sizes above this (default: 100 in quick mode, "
                    f"{ORM_MAX_ROWS} otherwise).")
+@click.option("--per-object-max-rows", type=click.IntRange(min=1), default=None,
+              help="Skip bulk sizes above this for ORM paths that write one object at a time in Python "
+                   f"(default: 100 in quick mode, {PER_OBJECT_MAX_ROWS} otherwise).")
 @click.option("--sync-commit", is_flag=True,
               help="Keep the server's synchronous_commit (default: off for the session; see the report).")
 def main(
     mode_name: str, dsn: str | None, out: Path | None, max_rows: int | None, repeats: int | None,
     loops: int | None, no_pairing: bool, only: str | None, sync_commit: bool, peers_python: str | None,
-    no_orm: bool, orm_max_rows: int | None,
+    no_orm: bool, orm_max_rows: int | None, per_object_max_rows: int | None,
 ) -> None:
     """Benchmark tracked writes against untracked ones: row vs statement level, each context mode.
 
@@ -283,6 +293,8 @@ def main(
     mode = MODES[mode_name].limited(max_rows, repeats, loops)
     if orm_max_rows is None:
         orm_max_rows = mode.orm_max_rows
+    if per_object_max_rows is not None:
+        mode = dataclasses.replace(mode, per_object_max_rows=per_object_max_rows)
     # SIGTERM (e.g. `kill` on a background run) unwinds like Ctrl-C, so the embedded server
     # is stopped and its data directory removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import psycopg
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 import pytest
 
-from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS
+from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
 from benchmarks.reads import READS
 from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
 from pghistory_cli.main import cli
@@ -116,3 +117,21 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
             " WHERE n.nspname = 'public' AND c.relname LIKE 'pghistory%'"
         ).fetchone()
         assert row == (0,)
+
+
+def test_paths_writing_one_object_at_a_time_stop_at_their_own_size(dsn: str) -> None:
+    """``--per-object-max-rows``: the SQLAlchemy Session (a unit of work) and its untracked
+    baseline stop there; Core statements (one statement for all rows) go on to every size."""
+    pytest.importorskip("pghistory_sqlalchemy")
+    runner = next(r for r in RUNNERS if r.name == "pghistory-sqlalchemy")
+    per_row = {w.name: w.events_per_row for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)}
+    result = run_runner(runner, sys.executable, dsn, [10, 30], 5, 1, ["bulk_update"], per_row, per_object_max_rows=10)
+    assert result["status"] == "measured", result["status"]
+    sizes = {(m["variant"], m["size"]) for m in result["measurements"]}
+    assert sizes == {("session", 10), ("session_untracked", 10), ("core", 10), ("core", 30),
+                     ("core_untracked", 10), ("core_untracked", 30)}
+    per_object = {v["name"]: v["per_object"] for v in result["variants"]}
+    assert per_object == {"session": True, "session_untracked": True, "core": False, "core_untracked": False}
+    # What was measured is still complete: every event of every measured write.
+    for m in result["measurements"]:
+        assert m["events_median"] == m["events_expected"], m
