@@ -135,3 +135,20 @@ def test_paths_writing_one_object_at_a_time_stop_at_their_own_size(dsn: str) -> 
     # What was measured is still complete: every event of every measured write.
     for m in result["measurements"]:
         assert m["events_median"] == m["events_expected"], m
+
+
+def test_runners_option_selects_peers_and_adapters_by_name(dsn: str, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--out", str(out), "--only", "bulk_update",
+                                      "--runners", "pghistory-peewee"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in document["orm"]] == ["pghistory-peewee"]
+    # The peer targets say why they were not measured.
+    assert {t["status"] for t in document["targets"] if "django-pghistory" in t["target"]} == {
+        "not measured: django-pghistory not run"
+    }
+
+    bad = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--runners", "django-pghistory,nope"])
+    assert bad.exit_code == 2
+    assert "unknown runner(s) ['nope']" in bad.output and "django-pghistory" in bad.output
