@@ -23,6 +23,7 @@ import pytest
 
 from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
 from benchmarks.reads import READS
+from benchmarks.report import headline
 from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
 from pghistory_cli.main import cli
 
@@ -62,6 +63,12 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
     for workload in BULK_WORKLOADS:
         assert workload.title in report
     assert "## Targets" in report and "not measured at this size" in report
+    # The README's tables, rendered from the same document.
+    readme = headline(document)
+    assert "| 10 rows, ratio to untracked | row level, FK context | statement level, FK context (default) |" in readme
+    for workload in (*BULK_WORKLOADS, *SINGLE_WORKLOADS):
+        assert workload.title in readme
+    assert readme.count("| bulk INSERT, 100k rows, FK context | ") == 1 and "| target | measured | status |" in readme
 
     # Peers: skipped with a note, in the JSON, the report and the peer targets.
     runners = {r["name"]: r for r in document["orm"]}
