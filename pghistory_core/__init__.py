@@ -34,6 +34,7 @@ from pghistory_core.errors import (
     UnknownColumnError,
     UnsupportedError,
 )
+from pghistory_core.backfill import BackfillResult, backfill
 from pghistory_core.events import create_event
 from pghistory_core.history import (
     Cursor,
@@ -89,6 +90,7 @@ __all__ = [
     "AllDontChange",
     "AnyChange",
     "AnyDontChange",
+    "BackfillResult",
     "Column",
     "Condition",
     "ConditionNode",
@@ -131,6 +133,7 @@ __all__ = [
     "Update",
     "UpdateEvent",
     "all_artefacts",
+    "backfill",
     "check",
     "context",
     "create_event",
