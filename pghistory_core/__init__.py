@@ -48,6 +48,7 @@ from pghistory_core.history import (
 )
 from pghistory_core.lifecycle import State, Status, check, install, prune, status, uninstall
 from pghistory_core.render import all_artefacts, render_install_script
+from pghistory_core.retention import count_events_before, delete_events
 from pghistory_core.revert import RevertPlan, revert_context, revert_event, revert_to_event
 from pghistory_core.schema import Column, Table
 from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ContextMode, Tracking
@@ -136,7 +137,9 @@ __all__ = [
     "backfill",
     "check",
     "context",
+    "count_events_before",
     "create_event",
+    "delete_events",
     "current",
     "ignore",
     "install",

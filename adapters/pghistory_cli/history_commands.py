@@ -1,4 +1,4 @@
-"""The history commands: ``log``, ``as-of``, ``revert`` and ``backfill``.
+"""The history commands: ``log``, ``as-of``, ``revert``, ``backfill`` and ``retention``.
 
 Layer: adapter (operator tool). Each command loads the trackings named by ``--spec``,
 connects to ``--dsn`` and calls one function of :mod:`pghistory_core.history` or
@@ -9,7 +9,9 @@ with ``--json``, as JSON on stdout (values JSON cannot hold exactly are strings:
 ``revert`` plans first and shows the plan; when other changes happened after the
 context it lists them and exits 1 without writing, unless ``--force``. ``backfill`` records
 the rows a table already holds (:func:`pghistory_core.backfill`), with a progress bar on
-stderr and one summary line per event table on stdout. Errors exit 2.
+stderr and one summary line per event table on stdout. ``retention`` deletes the events
+older than a time (:func:`pghistory_core.delete_events`) after a confirmation (or
+``--yes``); ``--dry-run`` only counts them. Errors exit 2.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from pghistory_cli.options import CliError, connect, dsn_option, err_console, ou
 import pghistory_core as ph
 from pghistory_core import Tracking, history, revert
 from pghistory_core.backfill import BATCH_SIZE
+from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
 from pghistory_core.history import Event, RowVersion
 from pghistory_core.revert import RevertPlan
 from pghistory_core.trackers import Delete, RowEvent
 
-__all__ = ["register", "log_command", "as_of_command", "revert_command", "backfill_command", "to_json"]
+__all__ = [
+    "register", "log_command", "as_of_command", "revert_command", "backfill_command", "retention_command", "to_json",
+]
 
 #: Rows of a revert plan shown in the table (all are in --json).
 PLAN_ROWS_SHOWN = 50
@@ -429,7 +434,55 @@ def backfill_command(specs: tuple[str, ...], dsn: str | None, table: str, label:
         click.echo(f"{name}: {result.rows} rows read, {result.events} events written, {result.skipped} skipped")
 
 
+# --------------------------------------------------------------------------- retention
+
+
+@click.command("retention")
+@spec_option()
+@dsn_option
+@click.option("--before", "before_text", required=True, metavar="TIMESTAMP",
+              help="Delete the events created before this time: ISO 8601 with a time zone offset.")
+@click.option("--table", metavar="SCHEMA.TABLE", help="Only this tracked table's event tables (default: every spec's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=RETENTION_BATCH_SIZE, show_default=True,
+              help="Events per batch (one transaction each).")
+@click.option("--dry-run", is_flag=True, help="Only count the events that would be deleted.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
+def retention_command(
+    specs: tuple[str, ...], dsn: str | None, before_text: str, table: str | None, batch_size: int, dry_run: bool, yes: bool
+) -> None:
+    """Delete the events older than --before from the specs' event tables.
+
+    Deletes in batches in pgh_id order, each in its own transaction. Append-only event
+    tables are refused. Context rows are kept (other event tables may reference them).
+    """
+    example = "e.g. 2024-05-01T00:00:00+00:00"
+    try:
+        before = datetime.datetime.fromisoformat(before_text.strip())
+    except ValueError:
+        raise CliError(f"--before {before_text!r} is not a timestamp: use ISO 8601 with an offset, {example}") from None
+    if before.tzinfo is None:
+        raise CliError(f"--before {before_text!r} has no time zone offset: deleting history needs an exact time, {example}")
+    trackings = _trackings(specs, table)
+    with connect(dsn) as conn:
+        if dry_run:
+            for name, count in ph.count_events_before(conn, trackings, before).items():
+                click.echo(f"{name}: {count} events before {before}")
+            return
+        counts = ph.count_events_before(conn, trackings, before)  # also refuses append-only tables
+        if not yes:
+            listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
+            click.confirm(f"Delete the events created before {before} from {listed}? This deletes history.",
+                          abort=True, err=True)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console(), transient=True) as progress:
+            tasks = {name: progress.add_task(name, total=count) for name, count in counts.items()}
+            deleted = ph.delete_events(conn, trackings, before, batch_size=batch_size,
+                                       progress=lambda name, done: progress.update(tasks[name], completed=done))
+    for name, count in deleted.items():
+        click.echo(f"{name}: {count} events deleted")
+
+
 def register(group: click.Group) -> None:
     """Add the history commands to *group*."""
-    for command in (log_command, as_of_command, revert_command, backfill_command):
+    for command in (log_command, as_of_command, revert_command, backfill_command, retention_command):
         group.add_command(command)
