@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pghistory_core import db, sql
 from pghistory_core.context import current
 from pghistory_core.errors import ConfigurationError
-from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_columns, event_table_ident
+from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_insert_head, event_table_ident, event_values
 from pghistory_core.spec import DENORMALIZED, FK, Tracking
 from pghistory_core.sql import JSON
 
@@ -112,24 +112,7 @@ def backfill_batch_sql(
         context_id = sql.Literal(active.id)
         context_meta = sql.Literal(JSON(active.metadata))
 
-    names: list[sql.Composable] = []
-    values: list[sql.Composable] = []
-    for name, _ in event_columns(tracking):
-        if name == "pgh_id":
-            continue
-        names.append(sql.Identifier(name))
-        if name == "pgh_created_at":
-            values.append(sql.SQL(tracking.created_at))
-        elif name == "pgh_label":
-            values.append(sql.Literal(label))
-        elif name == "pgh_obj_id":
-            values.append(_ROW + sql.SQL(".") + keys[0])
-        elif name == "pgh_context_id":
-            values.append(context_id)
-        elif name == "pgh_context":
-            values.append(context_meta)
-        else:
-            values.append(_ROW + sql.SQL(".") + sql.Identifier(name))
+    values = event_values(tracking, label, _ROW, context_id, context_meta)
     skip: sql.Composable = sql.SQL("")
     if skip_existing:
         skip = sql.SQL(' WHERE NOT EXISTS (SELECT 1 FROM {} AS "pgh_e" WHERE "pgh_e"."pgh_obj_id" = {}.{})').format(
@@ -137,8 +120,8 @@ def backfill_batch_sql(
         )
     in_order = sql.join(", ", [_ROW + sql.SQL(".") + k for k in keys])
     ctes.append(
-        sql.SQL("{} AS (INSERT INTO {} ({}) SELECT {} FROM {} AS {}{}{} ORDER BY {} RETURNING 1)").format(
-            _WRITTEN, events, sql.join(", ", names), sql.join(", ", values), _BATCH, _ROW, joins, skip, in_order
+        sql.SQL("{} AS ({} SELECT {} FROM {} AS {}{}{} ORDER BY {} RETURNING 1)").format(
+            _WRITTEN, event_insert_head(tracking), sql.join(", ", values), _BATCH, _ROW, joins, skip, in_order
         )
     )
     # Qualified: an unqualified name in ORDER BY would mean the text output column.
