@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pghistory_core import db, sql
 from pghistory_core.context import current
 from pghistory_core.errors import ConfigurationError
-from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_insert_head, event_table_ident, event_values
+from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_insert_head, event_table_ident, event_values, mirror_type
 from pghistory_core.spec import DENORMALIZED, FK, Tracking
 from pghistory_core.sql import JSON
 
@@ -84,7 +84,8 @@ def backfill_batch_sql(
     if after is not None:
         if len(after) != len(keys):
             raise ConfigurationError(f"{tracking.table.qualified_name}: a key after which to continue needs {len(keys)} values, got {after!r}")
-        types = [tracking.table.column(k).type for k in tracking.table.primary_key]
+        # The column's type without typmod, and serial as its integer type (a cast target).
+        types = [mirror_type(tracking.table.column(k).type) for k in tracking.table.primary_key]
         bounds = [sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t)) for v, t in zip(after, types)]
         where = sql.SQL(" WHERE ({}) > ({})").format(key_list, sql.join(", ", bounds))
     ctes.append(

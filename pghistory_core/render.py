@@ -256,13 +256,13 @@ def event_columns(tracking: Tracking) -> list[tuple[str, str]]:
         ("pgh_label", "text"),
     ]
     if tracking.obj_id_type is not None:
-        columns.append(("pgh_obj_id", _mirror_type(tracking.obj_id_type)))
+        columns.append(("pgh_obj_id", mirror_type(tracking.obj_id_type)))
     if tracking.context != NO_CONTEXT:
         columns.append(("pgh_context_id", "uuid"))
     if tracking.context == DENORMALIZED:
         columns.append(("pgh_context", "jsonb"))
     for column in tracking.mirrored_columns:
-        columns.append((column.name, _mirror_type(column.type)))
+        columns.append((column.name, mirror_type(column.type)))
     return columns
 
 
@@ -270,7 +270,7 @@ _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint
 _TYPMOD_RE = re.compile(r"\s*\([0-9,\s]*\)")
 
 
-def _mirror_type(type_: str) -> str:
+def mirror_type(type_: str) -> str:
     """The event-table type of a tracked column: the same type without length/precision.
 
     History must outlive schema changes: if ``varchar(20)`` later becomes ``varchar(40)``,

@@ -23,7 +23,8 @@ from tests.db.helpers import events, track
 def cash(conn: psycopg.Connection) -> ph.Table:
     conn.execute("CREATE TABLE cash (id serial PRIMARY KEY, dollars numeric NOT NULL, note text)")
     conn.execute("INSERT INTO cash (dollars, note) SELECT g, 'n' || g FROM generate_series(1, 25) g")
-    return ph.Table("cash", (ph.Column("id", "integer"), ph.Column("dollars", "numeric"), ph.Column("note", "text")))
+    # "serial" as a user would describe the column: the batches cast keys to its integer type.
+    return ph.Table("cash", (ph.Column("id", "serial"), ph.Column("dollars", "numeric"), ph.Column("note", "text")))
 
 
 def _tracking(table: ph.Table, **options: object) -> ph.Tracking:
