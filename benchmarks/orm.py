@@ -5,8 +5,7 @@ Layer: benchmarks. Starts each runner in a subprocess: peer libraries in their o
 interpreter given by ``--peers-python`` or ``PGHISTORY_BENCH_PEERS_PYTHON``; install it from
 ``benchmarks/peers/requirements.txt``), this project's adapters in the suite's interpreter.
 Django peers and this project's Django adapter both use the app label ``pghistory``, so they
-can never share one interpreter (``run_ours_django`` runs in the suite's interpreter, in a
-database of its own it creates next to the given one). A runner whose library is missing is
+can never share one interpreter (``run_ours_django`` runs in the suite's interpreter). A runner whose library is missing is
 reported as "not installed", never as fast; each measurement carries the events the library
 recorded.
 """
@@ -61,7 +60,7 @@ RUNNERS = (
     Runner("pghistory-django", "run_ours_django", False, ("Django", "django-pgtrigger"),
            "default tracking, FK context, @pghistory.track with insert/update/delete trackers, triggers by "
            "django-pgtrigger; pghistory.context around each transaction; Django ORM and raw SQL on Django's cursor; "
-           "in a database of its own (the adapter keeps its tables in public)", ("pghistory_django", "pgtrigger")),
+           "PGHISTORY_SCHEMA set to the runner's schema", ("pghistory_django", "pgtrigger")),
 )
 
 _CHECK = (
@@ -118,12 +117,14 @@ def _summarise(document: dict[str, object], events_per_row: dict[str, float]) ->
 def run_runner(
     runner: Runner, python: str, dsn: str, sizes: Sequence[int], loops: int, repeats: int,
     workloads: Sequence[str], events_per_row: dict[str, float],
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None, per_object_max_rows: int | None = None,
 ) -> dict[str, object]:
     schema = "pghistory_bench_" + runner.module.removeprefix("run_")
     command = [python, "-m", f"benchmarks.peers.{runner.module}", "--dsn", dsn, "--schema", schema,
                "--sizes", ",".join(map(str, sizes)), "--loops", str(loops), "--repeats", str(repeats),
                "--workloads", ",".join(workloads)]
+    if per_object_max_rows is not None:
+        command += ["--per-object-max-rows", str(per_object_max_rows)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None and process.stdout is not None  # noqa: S101 - PIPE given
@@ -155,9 +156,10 @@ def run_all(
     peers_python_path: str | None, dsn: str, sizes: Sequence[int], loops: int, repeats: int,
     workloads: Sequence[str], events_per_row: dict[str, float],
     progress: Callable[[str, int, int, str], None] | None = None,
-    runners: Sequence[Runner] = RUNNERS,
+    runners: Sequence[Runner] = RUNNERS, per_object_max_rows: int | None = None,
 ) -> list[dict[str, object]]:
-    """Every runner's summary, in :data:`RUNNERS` order."""
+    """Every runner's summary, in :data:`RUNNERS` order; bulk sizes above *per_object_max_rows*
+    are skipped for the variants a runner marks as writing one object at a time."""
     results = []
     for runner in runners:
         python = peers_python(peers_python_path) if runner.peer else sys.executable
@@ -170,5 +172,6 @@ def run_all(
             results.append(_status_only(runner, f"not installed: {', '.join(missing)} missing in {python}"))
             continue
         step = (lambda done, total, label, name=runner.name: progress(name, done, total, label)) if progress else None
-        results.append(run_runner(runner, python, dsn, sizes, loops, repeats, workloads, events_per_row, step))
+        results.append(run_runner(runner, python, dsn, sizes, loops, repeats, workloads, events_per_row, step,
+                                  per_object_max_rows))
     return results

@@ -3,7 +3,9 @@
 Layer: benchmarks. :func:`build` turns raw samples into one JSON-ready document (every
 repeat's samples kept next to the medians); :func:`write` renders the Markdown report and
 the plots from that document alone, so a report can be regenerated from a saved
-``results.json`` (``python -m benchmarks.report results.json``).
+``results.json`` (``python -m benchmarks.report results.json``); :func:`headline` renders
+the tables the project README quotes (``python -m benchmarks.report results.json --headline``),
+so its figures are never copied by hand.
 
 Ratios are ``median(variant) / median(untracked)`` for the same workload and size.
 """
@@ -24,7 +26,7 @@ import psycopg
 
 from benchmarks.workloads import BULK_WORKLOADS, SINGLE_WORKLOADS, UNTRACKED, Sample, Variant, default_variant_name
 
-__all__ = ["TARGETS", "Target", "collect_meta", "build", "write"]
+__all__ = ["TARGETS", "Target", "collect_meta", "build", "write", "headline"]
 
 Document = dict[str, object]
 SETTINGS = (
@@ -283,8 +285,9 @@ def _peer_targets(document: Document) -> list[dict[str, object]]:
                 factors.append((float(theirs["ratio"]) / float(ours["ratio"]), workload.name, size))  # type: ignore[arg-type]
     if factors:
         worst = min(factors)
+        compared = " and ".join(_rows(n) for n in sorted({n for _, _, n in factors}))
         bulk.update(workload=worst[1], size=worst[2], ratio=worst[0], limit=BULK_FACTOR,
-                    measured=f"worst {worst[0]:.2f}x faster ({worst[1]} at {_rows(worst[2])})",
+                    measured=f"worst {worst[0]:.2f}x faster ({worst[1]} at {_rows(worst[2])}; compared at {compared})",
                     factors=[{"workload": w, "size": n, "factor": f} for f, w, n in factors],
                     status="MET" if worst[0] >= BULK_FACTOR else "MISSED")
     else:
@@ -549,8 +552,7 @@ def _orm_section(document: Document, plots: Sequence[str]) -> list[str]:
         "## Peers and adapters",
         "",
         "Each library in its recommended configuration on the same table and workloads, in its own "
-        f"schema of the same database (`{OURS_DJANGO}`: a database of its own on the same server, as "
-        "the adapter keeps its tables in `public`), measured by a runner in its own interpreter "
+        "schema of the same database, measured by a runner in its own interpreter "
         "(peers in the peer venv). A figure is `median(tracked) / median(untracked)` where the untracked write goes "
         "through the same path (same ORM call, or the same SQL) on an untracked copy; `[n/m]` is "
         "events recorded / events expected. **A library that records fewer events than expected is "
@@ -712,11 +714,63 @@ def _orm_plots(document: Document, out: Path, plt: object) -> list[str]:
     return written
 
 
+#: The README's headline columns: (variant, column title).
+HEADLINE_VARIANTS = (
+    ("row_fk", "row level, FK context"),
+    ("stmt_fk", "statement level, FK context (default)"),
+    ("stmt_off", "statement level, no context"),
+)
+
+
+def headline(document: Document) -> str:
+    """The README's tables: ratios at the two largest bulk sizes for the headline variants,
+    single-row latencies, and the targets (met or missed, as evaluated)."""
+    sizes = _sizes(document, BULK_WORKLOADS[0].name)[-2:]
+    lines: list[str] = []
+    for size in sizes:
+        header = [f"{_rows(size)} rows, ratio to untracked", *[title for _, title in HEADLINE_VARIANTS]]
+        rows = []
+        for workload in BULK_WORKLOADS:
+            base = _find(document, workload.name, size, UNTRACKED.name)
+            if base is None:
+                continue
+            cells = [_ratio((_find(document, workload.name, size, v) or {}).get("ratio")) for v, _ in HEADLINE_VARIANTS]
+            title = f"{workload.title} (untracked {float(base['median_seconds']) * 1000:.0f} ms)"  # type: ignore[arg-type]
+            rows.append([title, *cells])
+        lines += _table(header, rows)
+    single = [w for w in SINGLE_WORKLOADS if _find(document, w.name, None, UNTRACKED.name)]
+    if single:
+        rows = []
+        for w in single:
+            base = _find(document, w.name, None, UNTRACKED.name)
+            assert base is not None  # noqa: S101 - filtered above
+            cells = []
+            for v, _ in HEADLINE_VARIANTS:
+                entry = _find(document, w.name, None, v)
+                cells.append(f"{_us(entry)} ({_ratio(entry['ratio'])})" if entry else "-")
+            probe = _find(document, w.name, None, "untracked_ctx")
+            rows.append([f"{w.title} (untracked {_us(base)})", f"{_us(probe)} ({_ratio(probe['ratio'])})" if probe else "-", *cells])
+        lines += _table(["single-row latency", "untracked, context statement sent", *[title for _, title in HEADLINE_VARIANTS]], rows)
+    lines += _table(
+        ("target", "measured", "status"),
+        (
+            (str(t["target"]),
+             str(t["measured"]) if t.get("measured") else _ratio(t["ratio"]) + (f" at {_rows(int(t['size']))}" if t["size"] else ""),
+             str(t["status"]).lower() if t["status"] in ("MET", "MISSED") else str(t["status"]))
+            for t in document["targets"]  # type: ignore[union-attr]
+        ),
+    )
+    return "\n".join(lines)
+
+
 def _sizes_orm(document: Document, workload: str) -> list[int]:
     return sorted({int(m["size"]) for r in document.get("orm") or [] for m in r["measurements"] if m["workload"] == workload})  # type: ignore[attr-defined,index,union-attr]
 
 
-if __name__ == "__main__":  # regenerate report.md and plots from a results.json
+if __name__ == "__main__":  # regenerate report.md and plots from a results.json (or print the headline)
     path = Path(sys.argv[1])
     saved = json.loads(path.read_text(encoding="utf-8"))
-    write(saved, path.parent)
+    if sys.argv[2:] == ["--headline"]:
+        print(headline(saved))
+    else:
+        write(saved, path.parent)

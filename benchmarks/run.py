@@ -52,11 +52,13 @@ __all__ = ["Mode", "MODES", "run_suite", "main"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-#: ORM workloads above this many rows are skipped by default: the slowest peers write one
-#: row at a time in Python (simple-history's delete, Continuum's unit of work). At 100k rows
-#: Continuum's unit of work alone would take about 2.5 hours of a full run here (6 rounds of
-#: 4 workloads, about 6 minutes each); ``--orm-max-rows 100000`` opts in.
-ORM_MAX_ROWS = 10_000
+#: ORM bulk workloads above this many rows are skipped by default (full mode).
+ORM_MAX_ROWS = 100_000
+#: ... and above this many for the paths that write one object at a time in Python (a unit of
+#: work, per-object signals: simple-history's delete, the SQLAlchemy Session of Continuum and
+#: of this project). At 100k rows Continuum's unit of work alone would take about 2.5 hours
+#: of a full run here (6 rounds of 4 workloads, about 6 minutes each).
+PER_OBJECT_MAX_ROWS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +67,10 @@ class Mode:
     sizes: tuple[int, ...]
     repeats: int
     loops: int
-    #: Largest bulk size for peers and ORM adapters (see ORM_MAX_ROWS).
+    #: Largest bulk size for peers and ORM adapters (see ORM_MAX_ROWS), and for their
+    #: one-object-at-a-time paths (see PER_OBJECT_MAX_ROWS).
     orm_max_rows: int = ORM_MAX_ROWS
+    per_object_max_rows: int = PER_OBJECT_MAX_ROWS
     #: Events in the two event tables the reads are measured on (:mod:`benchmarks.reads`).
     read_events: int = 1_000_000
     read_repeats: int = 10
@@ -81,7 +85,8 @@ class Mode:
 
 MODES = {
     "full": Mode("full", (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000), 5, 2_000),
-    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100, read_events=100_000, read_repeats=7),
+    "quick": Mode("quick", (1, 100, 10_000), 3, 100, orm_max_rows=100, per_object_max_rows=100, read_events=100_000,
+                  read_repeats=7),
     "smoke": Mode("smoke", (10,), 1, 20, read_events=1_000, read_repeats=3),
 }
 
@@ -152,6 +157,7 @@ def run_suite(
     orm_runs: bool = True,
     peers_python: str | None = None,
     orm_max_rows: int = ORM_MAX_ROWS,
+    runners: tuple[orm.Runner, ...] = orm.RUNNERS,
 ) -> Path:
     """Run *mode* against *dsn* (the embedded server when None); write the results to *out*
     (default ``benchmarks/results/<timestamp>``) and return that folder.
@@ -163,7 +169,9 @@ def run_suite(
 
     Then, unless not *orm_runs*, the ORM runners (:mod:`benchmarks.orm`): peers from the
     venv *peers_python* (else ``$PGHISTORY_BENCH_PEERS_PYTHON``; skipped as "not installed"
-    without one), this project's adapters when installed; bulk sizes up to *orm_max_rows*."""
+    without one), this project's adapters when installed (*runners*: all by default); bulk
+    sizes up to *orm_max_rows*, and up to ``mode.per_object_max_rows`` for the paths that
+    write one object at a time."""
     console = console or Console(stderr=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     out = out or RESULTS_DIR / started.strftime("%Y%m%dT%H%M%SZ")
@@ -197,7 +205,11 @@ def run_suite(
                 database.drop()
             read_results = _reads(mode, conn, console) if only is None or READS_NAME in only else None
         orm_only = None if only is None else only - {READS_NAME}
-        orm_results = _orm(mode, server_dsn, console, orm_only, peers_python, orm_max_rows) if orm_runs and orm_only != frozenset() else []
+        orm_results = (
+            _orm(mode, server_dsn, console, orm_only, peers_python, orm_max_rows, runners)
+            if orm_runs and orm_only != frozenset()
+            else []
+        )
     finished = datetime.datetime.now(datetime.timezone.utc)
     meta.update(started=started.isoformat(), finished=finished.isoformat(), mode=dataclasses.asdict(mode),
                 synchronous_commit_off=not sync_commit, client_context_cost=render_cost())
@@ -225,7 +237,8 @@ def _reads(mode: Mode, conn: psycopg.Connection[tuple[object, ...]], console: Co
 
 
 def _orm(
-    mode: Mode, dsn: str, console: Console, only: frozenset[str] | None, peers_python: str | None, max_rows: int
+    mode: Mode, dsn: str, console: Console, only: frozenset[str] | None, peers_python: str | None, max_rows: int,
+    runners: tuple[orm.Runner, ...],
 ) -> list[dict[str, object]]:
     workloads = [w for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS) if only is None or w.name in only]
     sizes = [s for s in mode.sizes if s <= max_rows] or list(mode.sizes[:1])
@@ -241,7 +254,8 @@ def _orm(
             lines.note((name, label), f"{name}: {label} ({done} of {total})")
 
         found = orm.run_all(peers_python, dsn, sizes, mode.loops, mode.repeats, [w.name for w in workloads],
-                            {w.name: w.events_per_row for w in workloads}, step)
+                            {w.name: w.events_per_row for w in workloads}, step, runners=runners,
+                            per_object_max_rows=mode.per_object_max_rows)
     for entry in found:
         if entry["status"] != "measured":
             console.print(f"[dim]{entry['name']}: {entry['status']}[/dim]")
@@ -265,15 +279,20 @@ def _orm(
               help=f"Python of the venv holding the peer libraries (default: ${orm.PEERS_PYTHON_ENV}; "
                    f"install it from {orm.REQUIREMENTS}). Without one, peers are reported as not installed.")
 @click.option("--no-orm", is_flag=True, help="Skip peers and this project's ORM adapters.")
+@click.option("--runners", metavar="NAME[,...]", default=None,
+              help="Run only these peers/adapters (" + ", ".join(r.name for r in orm.RUNNERS) + ").")
 @click.option("--orm-max-rows", type=click.IntRange(min=1), default=None,
               help="Skip ORM (peer and adapter) bulk sizes above this (default: 100 in quick mode, "
                    f"{ORM_MAX_ROWS} otherwise).")
+@click.option("--per-object-max-rows", type=click.IntRange(min=1), default=None,
+              help="Skip bulk sizes above this for ORM paths that write one object at a time in Python "
+                   f"(default: 100 in quick mode, {PER_OBJECT_MAX_ROWS} otherwise).")
 @click.option("--sync-commit", is_flag=True,
               help="Keep the server's synchronous_commit (default: off for the session; see the report).")
 def main(
     mode_name: str, dsn: str | None, out: Path | None, max_rows: int | None, repeats: int | None,
     loops: int | None, no_pairing: bool, only: str | None, sync_commit: bool, peers_python: str | None,
-    no_orm: bool, orm_max_rows: int | None,
+    no_orm: bool, orm_max_rows: int | None, per_object_max_rows: int | None, runners: str | None,
 ) -> None:
     """Benchmark tracked writes against untracked ones: row vs statement level, each context mode.
 
@@ -283,6 +302,8 @@ def main(
     mode = MODES[mode_name].limited(max_rows, repeats, loops)
     if orm_max_rows is None:
         orm_max_rows = mode.orm_max_rows
+    if per_object_max_rows is not None:
+        mode = dataclasses.replace(mode, per_object_max_rows=per_object_max_rows)
     # SIGTERM (e.g. `kill` on a background run) unwinds like Ctrl-C, so the embedded server
     # is stopped and its data directory removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -290,8 +311,16 @@ def main(
     chosen = frozenset(x.strip() for x in only.split(",")) if only else None
     if chosen is not None and not chosen <= names:
         raise click.BadParameter(f"unknown workload(s) {sorted(chosen - names)}; choose from {sorted(names)}", param_hint="--only")
+    selected = orm.RUNNERS
+    if runners is not None:
+        wanted = [x.strip() for x in runners.split(",") if x.strip()]
+        known = [r.name for r in orm.RUNNERS]
+        unknown = [x for x in wanted if x not in known]
+        if unknown or not wanted:
+            raise click.BadParameter(f"unknown runner(s) {unknown or [runners]}; choose from {known}", param_hint="--runners")
+        selected = tuple(r for r in orm.RUNNERS if r.name in wanted)
     run_suite(mode, dsn=dsn, out=out, pairings=not no_pairing, sync_commit=sync_commit, only=chosen,
-              orm_runs=not no_orm, peers_python=peers_python, orm_max_rows=orm_max_rows)
+              orm_runs=not no_orm, peers_python=peers_python, orm_max_rows=orm_max_rows, runners=selected)
 
 
 if __name__ == "__main__":

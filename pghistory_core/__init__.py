@@ -34,6 +34,7 @@ from pghistory_core.errors import (
     UnknownColumnError,
     UnsupportedError,
 )
+from pghistory_core.backfill import BackfillResult, backfill
 from pghistory_core.events import create_event
 from pghistory_core.history import (
     Cursor,
@@ -47,6 +48,7 @@ from pghistory_core.history import (
 )
 from pghistory_core.lifecycle import State, Status, check, install, prune, status, uninstall
 from pghistory_core.render import all_artefacts, render_install_script
+from pghistory_core.retention import count_events_before, delete_events
 from pghistory_core.revert import RevertPlan, revert_context, revert_event, revert_to_event
 from pghistory_core.schema import Column, Table
 from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ContextMode, Tracking
@@ -89,6 +91,7 @@ __all__ = [
     "AllDontChange",
     "AnyChange",
     "AnyDontChange",
+    "BackfillResult",
     "Column",
     "Condition",
     "ConditionNode",
@@ -131,9 +134,12 @@ __all__ = [
     "Update",
     "UpdateEvent",
     "all_artefacts",
+    "backfill",
     "check",
     "context",
+    "count_events_before",
     "create_event",
+    "delete_events",
     "current",
     "ignore",
     "install",

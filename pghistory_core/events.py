@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pghistory_core import db, sql
 from pghistory_core.context import current
 from pghistory_core.errors import ConfigurationError, HistoryError
-from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_columns, event_table_ident
+from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_insert_head, event_values
 from pghistory_core.spec import DENORMALIZED, FK, Tracking
 from pghistory_core.sql import JSON, LiteralValue
 
@@ -48,24 +48,7 @@ def create_event_sql(tracking: Tracking, label: str, pk: LiteralValue | Sequence
     elif active is not None and tracking.context == DENORMALIZED:
         context_id = sql.Literal(active.id)
         context_meta = sql.Literal(JSON(active.metadata))
-    select: list[sql.Composable] = []
-    names = []
-    for name, _ in event_columns(tracking):
-        if name == "pgh_id":
-            continue
-        names.append(sql.Identifier(name))
-        if name == "pgh_created_at":
-            select.append(sql.SQL(tracking.created_at))
-        elif name == "pgh_label":
-            select.append(sql.Literal(label))
-        elif name == "pgh_obj_id":
-            select.append(row + sql.SQL(".") + sql.Identifier(tracking.table.primary_key[0]))
-        elif name == "pgh_context_id":
-            select.append(context_id)
-        elif name == "pgh_context":
-            select.append(context_meta)
-        else:
-            select.append(row + sql.SQL(".") + sql.Identifier(name))
+    select = event_values(tracking, label, row, context_id, context_meta)
     where = sql.join(
         " AND ",
         [
@@ -73,9 +56,8 @@ def create_event_sql(tracking: Tracking, label: str, pk: LiteralValue | Sequence
             for key, value in zip(tracking.table.primary_key, values)
         ],
     )
-    return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} AS {} WHERE {} RETURNING \"pgh_id\"").format(
-        event_table_ident(tracking),
-        sql.join(", ", names),
+    return sql.SQL("{} SELECT {} FROM {} AS {} WHERE {} RETURNING \"pgh_id\"").format(
+        event_insert_head(tracking),
         sql.join(", ", select),
         sql.Identifier(tracking.table.schema, tracking.table.name),
         row,

@@ -256,13 +256,13 @@ def event_columns(tracking: Tracking) -> list[tuple[str, str]]:
         ("pgh_label", "text"),
     ]
     if tracking.obj_id_type is not None:
-        columns.append(("pgh_obj_id", _mirror_type(tracking.obj_id_type)))
+        columns.append(("pgh_obj_id", mirror_type(tracking.obj_id_type)))
     if tracking.context != NO_CONTEXT:
         columns.append(("pgh_context_id", "uuid"))
     if tracking.context == DENORMALIZED:
         columns.append(("pgh_context", "jsonb"))
     for column in tracking.mirrored_columns:
-        columns.append((column.name, _mirror_type(column.type)))
+        columns.append((column.name, mirror_type(column.type)))
     return columns
 
 
@@ -270,7 +270,7 @@ _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint
 _TYPMOD_RE = re.compile(r"\s*\([0-9,\s]*\)")
 
 
-def _mirror_type(type_: str) -> str:
+def mirror_type(type_: str) -> str:
     """The event-table type of a tracked column: the same type without length/precision.
 
     History must outlive schema changes: if ``varchar(20)`` later becomes ``varchar(40)``,
@@ -361,15 +361,15 @@ def compile_tracker_condition(tracking: Tracking, resolved: ResolvedTracker) -> 
     return c.compile_condition(condition, _condition_context(tracking, resolved))
 
 
-def _insert_head(tracking: Tracking) -> sql.Composable:
+def event_insert_head(tracking: Tracking) -> sql.Composable:
     names_ = [name for name, _ in event_columns(tracking) if name != "pgh_id"]
     return sql.SQL("INSERT INTO {} ({})").format(
         event_table_ident(tracking), sql.join(", ", [sql.Identifier(n) for n in names_])
     )
 
 
-def _values(tracking: Tracking, label: str, row: sql.Composable, context_id: sql.Composable, context_meta: sql.Composable) -> list[sql.Composable]:
-    """The expressions inserted into the event table, matching :func:`_insert_head`."""
+def event_values(tracking: Tracking, label: str, row: sql.Composable, context_id: sql.Composable, context_meta: sql.Composable) -> list[sql.Composable]:
+    """The expressions inserted into the event table, matching :func:`event_insert_head`."""
     values: list[sql.Composable] = [sql.SQL(tracking.created_at), sql.Literal(label)]
     if tracking.obj_id_type is not None:
         values.append(row + sql.SQL(".") + sql.Identifier(tracking.table.primary_key[0]))
@@ -407,8 +407,8 @@ def _row_function_body(tracking: Tracking, resolved: ResolvedTracker) -> str:
         ctx_id: sql.Composable = sql.SQL("{}()").format(sql.Identifier(tracking.context_schema, CONTEXT_ID_FUNCTION))
     else:
         ctx_id = _denormalized_id()
-    insert = _insert_head(tracking) + sql.SQL("\n    VALUES (") + sql.join(
-        ", ", _values(tracking, tracker.label, row, ctx_id, _denormalized_metadata())
+    insert = event_insert_head(tracking) + sql.SQL("\n    VALUES (") + sql.join(
+        ", ", event_values(tracking, tracker.label, row, ctx_id, _denormalized_metadata())
     ) + sql.SQL(");\n")
     return sql.render(sql.SQL("\nBEGIN\n") + _IGNORE_CHECK + sql.SQL("    ") + insert + sql.SQL("    RETURN NULL;\nEND;\n"))
 
@@ -456,9 +456,9 @@ def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> s
     tracker = resolved.tracker
     condition = compile_tracker_condition(tracking, resolved)
     row_alias = _NEW_ALIAS if tracker.row == New else _OLD_ALIAS
-    values = sql.join(", ", _values(tracking, tracker.label, row_alias, sql.SQL("v_ctx"), sql.SQL("v_ctx_meta")))
+    values = sql.join(", ", event_values(tracking, tracker.label, row_alias, sql.SQL("v_ctx"), sql.SQL("v_ctx_meta")))
     insert = (
-        _insert_head(tracking)
+        event_insert_head(tracking)
         + sql.SQL("\n    SELECT ")
         + values
         + sql.SQL("\n    ")

@@ -1,4 +1,4 @@
-"""The history commands: ``log``, ``as-of`` and ``revert``.
+"""The history commands: ``log``, ``as-of``, ``revert``, ``backfill`` and ``retention``.
 
 Layer: adapter (operator tool). Each command loads the trackings named by ``--spec``,
 connects to ``--dsn`` and calls one function of :mod:`pghistory_core.history` or
@@ -7,7 +7,11 @@ with ``--json``, as JSON on stdout (values JSON cannot hold exactly are strings:
 ``numeric`` as its digits, timestamps in ISO 8601, uuids and bytes as text).
 
 ``revert`` plans first and shows the plan; when other changes happened after the
-context it lists them and exits 1 without writing, unless ``--force``. Errors exit 2.
+context it lists them and exits 1 without writing, unless ``--force``. ``backfill`` records
+the rows a table already holds (:func:`pghistory_core.backfill`), with a progress bar on
+stderr and one summary line per event table on stdout. ``retention`` deletes the events
+older than a time (:func:`pghistory_core.delete_events`) after a confirmation (or
+``--yes``); ``--dry-run`` only counts them. Errors exit 2.
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ import uuid
 from collections.abc import Sequence
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from pghistory_cli.options import CliError, connect, dsn_option, err_console, out_console, spec_option, trackings_from
+import pghistory_core as ph
 from pghistory_core import Tracking, history, revert
+from pghistory_core.backfill import BATCH_SIZE
+from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
 from pghistory_core.history import Event, RowVersion
 from pghistory_core.revert import RevertPlan
 from pghistory_core.trackers import Delete, RowEvent
 
-__all__ = ["register", "log_command", "as_of_command", "revert_command", "to_json"]
+__all__ = [
+    "register", "log_command", "as_of_command", "revert_command", "backfill_command", "retention_command", "to_json",
+]
 
 #: Rows of a revert plan shown in the table (all are in --json).
 PLAN_ROWS_SHOWN = 50
@@ -384,7 +394,95 @@ def revert_command(
         ctx.exit(1)
 
 
+# ---------------------------------------------------------------------------- backfill
+
+
+@click.command("backfill")
+@spec_option()
+@dsn_option
+@click.option("--table", required=True, metavar="SCHEMA.TABLE", help="The tracked table (a bare name if unambiguous).")
+@click.option("--label", required=True, metavar="LABEL",
+              help="The label the events get: a tracker of the tracking, usually a ManualEvent such as 'backfill'.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_SIZE, show_default=True,
+              help="Rows per batch (one transaction each).")
+@click.option("--all-rows", is_flag=True,
+              help="Also record rows that already have events (by default they are skipped, so a re-run continues).")
+def backfill_command(specs: tuple[str, ...], dsn: str | None, table: str, label: str, batch_size: int, all_rows: bool) -> None:
+    """Record the rows a table already holds, one event per row, in batches.
+
+    Every event table of the table whose tracking has a tracker labelled LABEL gets the
+    events. Rows that already have events are skipped unless --all-rows, so an interrupted
+    backfill can be run again.
+    """
+    trackings = [t for t in _trackings(specs, table) if label in t.labels]
+    if not trackings:
+        known = sorted({name for t in _trackings(specs, table) for name in t.labels})
+        raise CliError(f"no tracking of {table} has a tracker labelled {label!r}; its labels: {', '.join(known)}")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    results = []
+    with connect(dsn) as conn, Progress(*columns, console=err_console(), transient=True) as progress:
+        for tracking in trackings:
+            name = history.model_name(tracking)
+            task = progress.add_task(name, total=None)
+
+            def step(done: int, total: int, task: object = task) -> None:
+                progress.update(task, completed=done, total=total)  # type: ignore[arg-type]
+
+            results.append((name, ph.backfill(conn, tracking, label, batch_size=batch_size,
+                                              skip_existing=not all_rows, progress=step)))
+    for name, result in results:
+        click.echo(f"{name}: {result.rows} rows read, {result.events} events written, {result.skipped} skipped")
+
+
+# --------------------------------------------------------------------------- retention
+
+
+@click.command("retention")
+@spec_option()
+@dsn_option
+@click.option("--before", "before_text", required=True, metavar="TIMESTAMP",
+              help="Delete the events created before this time: ISO 8601 with a time zone offset.")
+@click.option("--table", metavar="SCHEMA.TABLE", help="Only this tracked table's event tables (default: every spec's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=RETENTION_BATCH_SIZE, show_default=True,
+              help="Events per batch (one transaction each).")
+@click.option("--dry-run", is_flag=True, help="Only count the events that would be deleted.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
+def retention_command(
+    specs: tuple[str, ...], dsn: str | None, before_text: str, table: str | None, batch_size: int, dry_run: bool, yes: bool
+) -> None:
+    """Delete the events older than --before from the specs' event tables.
+
+    Deletes in batches in pgh_id order, each in its own transaction. Append-only event
+    tables are refused. Context rows are kept (other event tables may reference them).
+    """
+    example = "e.g. 2024-05-01T00:00:00+00:00"
+    try:
+        before = datetime.datetime.fromisoformat(before_text.strip())
+    except ValueError:
+        raise CliError(f"--before {before_text!r} is not a timestamp: use ISO 8601 with an offset, {example}") from None
+    if before.tzinfo is None:
+        raise CliError(f"--before {before_text!r} has no time zone offset: deleting history needs an exact time, {example}")
+    trackings = _trackings(specs, table)
+    with connect(dsn) as conn:
+        if dry_run:
+            for name, count in ph.count_events_before(conn, trackings, before).items():
+                click.echo(f"{name}: {count} events before {before}")
+            return
+        counts = ph.count_events_before(conn, trackings, before)  # also refuses append-only tables
+        if not yes:
+            listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
+            click.confirm(f"Delete the events created before {before} from {listed}? This deletes history.",
+                          abort=True, err=True)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console(), transient=True) as progress:
+            tasks = {name: progress.add_task(name, total=count) for name, count in counts.items()}
+            deleted = ph.delete_events(conn, trackings, before, batch_size=batch_size,
+                                       progress=lambda name, done: progress.update(tasks[name], completed=done))
+    for name, count in deleted.items():
+        click.echo(f"{name}: {count} events deleted")
+
+
 def register(group: click.Group) -> None:
     """Add the history commands to *group*."""
-    for command in (log_command, as_of_command, revert_command):
+    for command in (log_command, as_of_command, revert_command, backfill_command, retention_command):
         group.add_command(command)

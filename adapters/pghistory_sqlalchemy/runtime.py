@@ -39,10 +39,14 @@ themselves then:
   query (a simple-query string is one implicit transaction); ``executemany`` sends one
   such string per parameter set, as psycopg2's own ``executemany`` sends one statement per
   set;
-- not covered (the statement runs without context, as before): psycopg 3 *async* engines
-  in AUTOCOMMIT (the async pipeline cannot be entered from SQLAlchemy's sync event hooks),
-  and texts holding several statements under psycopg 3 (a pipeline takes one statement per
-  ``execute``).
+- psycopg 3 *async* engines (the async pipeline cannot be entered from SQLAlchemy's sync
+  event hooks), and texts holding several statements under psycopg 3 (a pipeline takes one
+  statement per ``execute``): the hooks open the transaction themselves. ``BEGIN`` and the
+  context statement go as one query before the statement, ``COMMIT`` after it (``ROLLBACK``
+  if it failed): three round trips instead of one, and the statement still commits on its
+  own, as AUTOCOMMIT promises. The async driver is awaited from the hooks with
+  SQLAlchemy's ``await_only`` (the hooks run in the greenlet SQLAlchemy's asyncio layer
+  spawned for the call).
 
 Async: SQLAlchemy runs the sync hooks in a greenlet that shares the calling task's
 ``contextvars`` context, so each task's ``ph.context`` is the one its statements see.
@@ -50,6 +54,7 @@ Async: SQLAlchemy runs the sync hooks in a greenlet that shares the calling task
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from typing import Any
 from collections.abc import Callable, Mapping, Sequence
@@ -66,6 +71,8 @@ __all__ = ["instrument", "is_instrumented"]
 
 _STATE_KEY = "pghistory_transport"
 _PLAN_KEY = "pghistory_plan"
+#: Set while an AUTOCOMMIT statement runs in a transaction the hooks opened (see module doc).
+_WRAP_KEY = "pghistory_wrapped"
 
 _instrumented: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 
@@ -149,8 +156,16 @@ def _before_cursor_execute(
     if raw is None:
         return
     plan = state.plan(_status(raw), bool(getattr(raw, "autocommit", False)), statement)
-    if plan.action is Action.TOGETHER and not _can_send_together(raw, plan):
-        plan = transport.NOTHING
+    if plan.action is Action.TOGETHER:
+        mode = _together_mode(raw, plan)
+        if mode is None:
+            plan = transport.NOTHING
+        elif mode == "wrap":
+            _begin_with_context(raw, plan.statement)
+            conn.info[_WRAP_KEY] = True
+            # From here on an ordinary statement inside a transaction that holds the context.
+            conn.info[_PLAN_KEY] = dataclasses.replace(plan, action=Action.BEFORE)
+            return
     conn.info[_PLAN_KEY] = plan
     if plan.action is Action.BEFORE:
         dbapi_connection = conn.connection.dbapi_connection
@@ -162,12 +177,17 @@ def _before_cursor_execute(
             extra.close()
 
 
-def _finish(conn: sa.Connection) -> None:
+def _finish(conn: sa.Connection, failed: bool = False) -> None:
     plan = conn.info.pop(_PLAN_KEY, None)
+    wrapped = conn.info.pop(_WRAP_KEY, False)
     if plan is None:
         return
     raw = _driver_connection(conn)
-    _state(conn).done(plan, _status(raw) if raw is not None else TxStatus.UNKNOWN)
+    try:
+        if wrapped and raw is not None:
+            _run_raw(raw, "ROLLBACK" if failed else "COMMIT")
+    finally:
+        _state(conn).done(plan, _status(raw) if raw is not None else TxStatus.UNKNOWN)
 
 
 def _after_cursor_execute(
@@ -179,7 +199,7 @@ def _after_cursor_execute(
 def _handle_error(exception_context: sa.engine.ExceptionContext) -> None:
     conn = exception_context.connection
     if conn is not None and not conn.closed and not conn.invalidated:
-        _finish(conn)
+        _finish(conn, failed=True)
 
 
 def _boundary(conn: sa.Connection) -> None:
@@ -193,11 +213,40 @@ def _savepoint_rolled_back(conn: sa.Connection, name: str, context: object) -> N
 # ------------------------------------------------------------------- autocommit (TOGETHER)
 
 
-def _can_send_together(raw: object, plan: Plan) -> bool:
+def _together_mode(raw: object, plan: Plan) -> str | None:
+    """How a ``TOGETHER`` plan is carried out on *raw*: ``pipeline`` (psycopg 3, one
+    statement), ``join`` (psycopg2), ``wrap`` (psycopg 3 async, or several statements), or
+    None (another driver: no context)."""
     driver = _driver(raw)
-    if driver == "psycopg":
-        return plan.count <= 1
-    return driver == "psycopg2"
+    if driver == "psycopg" and plan.count <= 1:
+        return "pipeline"
+    if driver == "psycopg2":
+        return "join"
+    if driver in ("psycopg", "psycopg_async"):
+        return "wrap"
+    return None
+
+
+#: SQLAlchemy's bridge from its sync hooks to the asyncio driver (``await_`` in 2.1).
+_await: Callable[[Any], Any] = getattr(sa.util, "await_only", None) or sa.util.await_  # type: ignore[attr-defined]
+
+
+def _run_raw(raw: Any, text: str) -> None:
+    """Run *text* (no parameters: the simple-query protocol) on the driver connection."""
+    if _driver(raw) == "psycopg_async":
+        _await(raw.execute(text))
+    else:
+        raw.execute(text)
+
+
+def _begin_with_context(raw: object, statement: str) -> None:
+    """``BEGIN`` and the context statement in one query; if it fails, leave no open block."""
+    try:
+        _run_raw(raw, "BEGIN; " + statement)
+    except BaseException:
+        if _status(raw) is not TxStatus.IDLE:
+            _run_raw(raw, "ROLLBACK")
+        raise
 
 
 def _together(context: sa.engine.default.DefaultExecutionContext) -> Plan | None:

@@ -21,7 +21,7 @@ relationship (the first tracking's events, ordered by ``pgh_id``).
 
 Mirrored columns keep the Python behaviour of the tracked column's type (``Numeric`` gives
 ``Decimal``, enums give enum members) but are created with the core's mirrored SQL type,
-without length or precision (see :func:`pghistory_core.render._mirror_type`).
+without length or precision (see :func:`pghistory_core.render.mirror_type`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Every Django runner measures the same code here, so its figures differ only by l
 The models mirror :data:`benchmarks.workloads.COLUMNS` (``id`` is given, not generated) and
 live in the app ``benchmarks.peers`` (label ``peers``), created after ``django.setup()``;
 ``migrate --run-syncdb`` creates their tables next to the peer's own (migrated) tables,
-all in the runner's schema (first on the search_path; ``public`` of its own database for
-this project's adapter).
+all in the runner's schema (first on the search_path; this project's adapter is told so
+with ``PGHISTORY_SCHEMA``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ APP = "peers"
 Wrap = Callable[[], ContextManager[object]]
 
 
-def configure(opts: Options, apps: Iterable[str]) -> None:
-    """Settings for *apps* (and this package's app) on the benchmark database; setup."""
+def configure(opts: Options, apps: Iterable[str], **extra: object) -> None:
+    """Settings for *apps* (and this package's app) on the benchmark database, plus *extra*
+    settings; setup."""
     import django
     from django.conf import settings
 
@@ -52,6 +53,7 @@ def configure(opts: Options, apps: Iterable[str]) -> None:
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         SECRET_KEY="benchmarks",
         MIGRATION_MODULES={APP: None},
+        **extra,
     )
     django.setup()
 

@@ -48,6 +48,8 @@ class Options:
     loops: int
     repeats: int
     workloads: frozenset[str]
+    #: Largest bulk size for variants that write one object at a time (None: no limit).
+    per_object_max_rows: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +58,10 @@ class Variant:
     is the table whose rows are the events it recorded; ``clear`` other tables emptied
     between measurements (context, transaction log; ``schema.table`` outside the runner's
     schema). ``prepare(workload, size)`` runs after
-    the reset and returns the timed body (for single-row workloads, the whole loop)."""
+    the reset and returns the timed body (for single-row workloads, the whole loop).
+    ``per_object`` marks a path that handles one object at a time in Python (a unit of work,
+    per-object signals): its bulk sizes stop at ``--per-object-max-rows``; mark its untracked
+    baseline too, so both stop at the same size."""
 
     name: str
     description: str
@@ -65,9 +70,11 @@ class Variant:
     baseline: str | None = None
     records: str | None = None
     clear: tuple[str, ...] = ()
+    per_object: bool = False
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "description": self.description, "baseline": self.baseline}
+        return {"name": self.name, "description": self.description, "baseline": self.baseline,
+                "per_object": self.per_object}
 
 
 def rotation(variants: Sequence[T], sizes: Sequence[int], repeats: int) -> Iterator[tuple[int, int, T]]:
@@ -92,6 +99,8 @@ def options(description: str, argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--loops", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workloads", default=",".join(w.name for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)))
+    parser.add_argument("--per-object-max-rows", type=int, default=None,
+                        help="largest bulk size for variants that write one object at a time")
     args = parser.parse_args(argv)
     return Options(
         dsn=args.dsn,
@@ -100,6 +109,7 @@ def options(description: str, argv: Sequence[str] | None = None) -> Options:
         loops=args.loops,
         repeats=args.repeats,
         workloads=frozenset(w for w in args.workloads.split(",") if w),
+        per_object_max_rows=args.per_object_max_rows,
     )
 
 
@@ -174,6 +184,11 @@ def _plans(opts: Options) -> list[tuple[Workload, tuple[int, ...]]]:
     return [(w, sizes) for w, sizes in plans if w.name in opts.workloads and sizes]
 
 
+def _runs(opts: Options, workload: Workload, size: int, variant: Variant) -> bool:
+    limit = opts.per_object_max_rows
+    return not (workload.bulk and variant.per_object and limit is not None and size > limit)
+
+
 def run(
     opts: Options,
     setup: Callable[[Options], Iterable[Variant]],
@@ -187,7 +202,12 @@ def run(
     try:
         variants = list(setup(opts))
         measurements: dict[tuple[str, int, str], dict[str, list[float]]] = {}
-        steps = [(w, size, repeat, v) for w, sizes in _plans(opts) for size, repeat, v in rotation(variants, sizes, opts.repeats)]
+        steps = [
+            (w, size, repeat, v)
+            for w, sizes in _plans(opts)
+            for size, repeat, v in rotation(variants, sizes, opts.repeats)
+            if _runs(opts, w, size, v)
+        ]
         for done, (workload, size, repeat, variant) in enumerate(steps):
             _progress(done, len(steps), f"{workload.name} {size} {variant.name}")
             database.reset(variant, size if workload.prefill else 0)

@@ -30,10 +30,11 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     records = version_class(tracked).__table__.name
     clear = ("transaction",)
 
-    yield harness.Variant("session_untracked", "Session, untracked", "item_plain", sqla_orm.session(bind, plain))
+    yield harness.Variant("session_untracked", "Session, untracked", "item_plain", sqla_orm.session(bind, plain),
+                          per_object=True)
     yield harness.Variant("core_untracked", "Core statements, untracked", "item_plain", sqla_orm.core(bind, plain.__table__))
     yield harness.Variant("session", "Session (unit of work), __versioned__", "item_tracked", sqla_orm.session(bind, tracked),
-                          baseline="session_untracked", records=records, clear=clear)
+                          baseline="session_untracked", records=records, clear=clear, per_object=True)
     yield harness.Variant("core", "Core statements, __versioned__", "item_tracked", sqla_orm.core(bind, tracked.__table__),
                           baseline="core_untracked", records=records, clear=clear)
 

@@ -11,32 +11,23 @@ on Django's cursor (the triggers and the context transport alone). ``sql`` again
 django-pghistory's ``row_sql`` is the fair single-row comparison of the report: the same
 statement, driver path and untracked baseline on each side.
 
-The adapter keeps every Django-managed table, its context table and its functions in
-``public`` (``pghistory_django.translate.SCHEMA``, ``config.CONTEXT_SCHEMA``), so it cannot
-run in the runner's schema of the shared database. It runs in a database of its own instead,
-created next to the given one (``<schema>_<database>``, dropped first if a previous run left
-it) and dropped at the end; there ``public`` is the runner's schema. Creating it needs the
-CREATEDB privilege: without it the runner reports why it did not run.
+Everything runs in the runner's schema of the shared database, like the other runners: its
+tables, the event table, ``pghistory_context`` and the functions, with ``PGHISTORY_SCHEMA``
+set to that schema (first on the connection's ``search_path``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
-import psycopg
-
 from benchmarks.peers import django_orm, harness
-from pghistory_core import names, sql
 
-#: The schema of the runner's own database: where the adapter puts everything.
-SCHEMA = "public"
 LIBRARIES = ("Django", "django-pgtrigger")
 
 
 def setup(opts: harness.Options) -> Iterator[harness.Variant]:
-    django_orm.configure(opts, ["pgtrigger", "pghistory_django"])
+    django_orm.configure(opts, ["pgtrigger", "pghistory_django"], PGHISTORY_SCHEMA=opts.schema)
     import pghistory_django as pghistory
     import pgtrigger
 
@@ -66,25 +57,6 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
                           clear=("pghistory_context",))
 
 
-def _teardown() -> None:
-    # Django's connection must be gone before the database can be dropped.
-    from django.db import connections
-
-    connections.close_all()
-
-
-def _database(opts: harness.Options) -> str:
-    """The name of the runner's own database: ``<schema>_<given database>``, within 63 bytes."""
-    given = psycopg.conninfo.conninfo_to_dict(opts.dsn).get("dbname") or "postgres"
-    return names.fit(opts.schema, str(given))
-
-
-def _drop_database(opts: harness.Options, name: str) -> None:
-    with psycopg.connect(opts.dsn, autocommit=True) as conn:
-        # FORCE (Postgres 13+): a connection a crashed run left behind must not keep it.
-        conn.execute(sql.render(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))))
-
-
 def _packages() -> dict[str, str]:
     packages = {"pghistory-django": version("pghistory")}
     for name in LIBRARIES:
@@ -96,20 +68,7 @@ def _packages() -> dict[str, str]:
 
 
 def main() -> None:
-    opts = harness.options(__doc__ or "")
-    name = _database(opts)
-    try:
-        _drop_database(opts, name)
-        with psycopg.connect(opts.dsn, autocommit=True) as conn:
-            conn.execute(sql.render(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))))
-    except psycopg.Error as exc:
-        harness.fail(f"not run: cannot create the database {name} (it needs CREATEDB): {str(exc).strip()}")
-        return
-    own = dataclasses.replace(opts, dsn=psycopg.conninfo.make_conninfo(opts.dsn, dbname=name), schema=SCHEMA)
-    try:
-        harness.run(own, setup, _packages(), teardown=_teardown)
-    finally:
-        _drop_database(opts, name)
+    harness.run(harness.options(__doc__ or ""), setup, _packages())
 
 
 if __name__ == "__main__":

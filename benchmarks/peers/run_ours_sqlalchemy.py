@@ -34,11 +34,12 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     def wrap() -> object:
         return pgh.context(source="benchmark")
 
-    yield harness.Variant("session_untracked", "Session, untracked", "item_plain", sqla_orm.session(bind, plain))
+    yield harness.Variant("session_untracked", "Session, untracked", "item_plain", sqla_orm.session(bind, plain),
+                          per_object=True)
     yield harness.Variant("core_untracked", "Core statements, untracked", "item_plain", sqla_orm.core(bind, plain.__table__))
     yield harness.Variant("session", "Session (unit of work), default tracking, FK context", "item_tracked",
                           sqla_orm.session(bind, tracked, wrap), baseline="session_untracked", records=records,
-                          clear=(ours.CONTEXT_TABLE,))
+                          clear=(ours.CONTEXT_TABLE,), per_object=True)
     yield harness.Variant("core", "Core statements, default tracking, FK context", "item_tracked",
                           sqla_orm.core(bind, tracked.__table__, wrap), baseline="core_untracked", records=records,
                           clear=(ours.CONTEXT_TABLE,))

@@ -5,8 +5,7 @@ fresh test database, through ``pghistory bench``. Asserts what a user of the rep
 on: the files exist, every workload/variant is present, tracked variants recorded events,
 the reads section holds its four measurements and their index-use flags;
 without a peer venv the peers are reported as not installed (never as fast) and the peer
-targets as not measured; this project's ORM adapters (the Django one in a database of its
-own, dropped at the end), when installed, recorded every event.
+targets as not measured; this project's ORM adapters, when installed, recorded every event.
 Never asserts on timings (benchmarks are never assertions).
 """
 
@@ -14,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import psycopg
@@ -21,8 +21,9 @@ from click.testing import CliRunner
 
 import pytest
 
-from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS
+from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
 from benchmarks.reads import READS
+from benchmarks.report import headline
 from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
 from pghistory_cli.main import cli
 
@@ -62,6 +63,12 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
     for workload in BULK_WORKLOADS:
         assert workload.title in report
     assert "## Targets" in report and "not measured at this size" in report
+    # The README's tables, rendered from the same document.
+    readme = headline(document)
+    assert "| 10 rows, ratio to untracked | row level, FK context | statement level, FK context (default) |" in readme
+    for workload in (*BULK_WORKLOADS, *SINGLE_WORKLOADS):
+        assert workload.title in readme
+    assert readme.count("| bulk INSERT, 100k rows, FK context | ") == 1 and "| target | measured | status |" in readme
 
     # Peers: skipped with a note, in the JSON, the report and the peer targets.
     runners = {r["name"]: r for r in document["orm"]}
@@ -104,10 +111,51 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
         assert {("single_update", "sql"), ("single_update", "sql_untracked"), ("bulk_update", "orm")} <= measured
         assert "Single-row UPDATE on Django's cursor" in report
 
-    # The suite drops its schemas (its own and each ORM runner's) and the database the Django
-    # adapter's runner creates when done.
+    # The suite drops its schemas (its own and each ORM runner's, everything in them) and
+    # creates no database.
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA + "%",)).fetchone()
         assert row == (0,)
         row = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", (SCHEMA + "%",)).fetchone()
         assert row == (0,)
+        # The Django adapter's runner kept everything in its schema: nothing left in public.
+        row = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relname LIKE 'pghistory%'"
+        ).fetchone()
+        assert row == (0,)
+
+
+def test_paths_writing_one_object_at_a_time_stop_at_their_own_size(dsn: str) -> None:
+    """``--per-object-max-rows``: the SQLAlchemy Session (a unit of work) and its untracked
+    baseline stop there; Core statements (one statement for all rows) go on to every size."""
+    pytest.importorskip("pghistory_sqlalchemy")
+    runner = next(r for r in RUNNERS if r.name == "pghistory-sqlalchemy")
+    per_row = {w.name: w.events_per_row for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)}
+    result = run_runner(runner, sys.executable, dsn, [10, 30], 5, 1, ["bulk_update"], per_row, per_object_max_rows=10)
+    assert result["status"] == "measured", result["status"]
+    sizes = {(m["variant"], m["size"]) for m in result["measurements"]}
+    assert sizes == {("session", 10), ("session_untracked", 10), ("core", 10), ("core", 30),
+                     ("core_untracked", 10), ("core_untracked", 30)}
+    per_object = {v["name"]: v["per_object"] for v in result["variants"]}
+    assert per_object == {"session": True, "session_untracked": True, "core": False, "core_untracked": False}
+    # What was measured is still complete: every event of every measured write.
+    for m in result["measurements"]:
+        assert m["events_median"] == m["events_expected"], m
+
+
+def test_runners_option_selects_peers_and_adapters_by_name(dsn: str, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--out", str(out), "--only", "bulk_update",
+                                      "--runners", "pghistory-peewee"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in document["orm"]] == ["pghistory-peewee"]
+    # The peer targets say why they were not measured.
+    assert {t["status"] for t in document["targets"] if "django-pghistory" in t["target"]} == {
+        "not measured: django-pghistory not run"
+    }
+
+    bad = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--runners", "django-pghistory,nope"])
+    assert bad.exit_code == 2
+    assert "unknown runner(s) ['nope']" in bad.output and "django-pghistory" in bad.output

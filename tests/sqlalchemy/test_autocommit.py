@@ -1,17 +1,20 @@
 """SQLAlchemy adapter, database tier: the context on AUTOCOMMIT connections.
 
 Layer: tests (real Postgres). In AUTOCOMMIT each statement is its own transaction: the
-context statement must share it (psycopg 3: a pipeline; psycopg2: one query string), and
+context statement must share it (psycopg 3: a pipeline; psycopg2: one query string; psycopg
+3 async, and texts of several statements: a transaction the hooks open and commit), and
 nothing may be left on the server session afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 import pghistory_sqlalchemy as pgh
 from tests.sqlalchemy.helpers import sa_url
@@ -77,5 +80,70 @@ def test_context_reaches_triggers_in_autocommit(dsn: str, driver: str) -> None:
         # A statement that cannot run in a transaction block passes untouched.
         with pgh.context(user="ann"), engine.connect() as conn:
             conn.exec_driver_sql("VACUUM item")
+    finally:
+        base.dispose()
+
+
+def test_context_reaches_triggers_in_autocommit_on_async_psycopg(dsn: str) -> None:
+    Base, Item = _models()
+    base = sa.create_engine(sa_url(dsn))
+    Base.metadata.create_all(base)
+
+    async def main() -> list[object]:
+        engine = create_async_engine(sa_url(dsn), isolation_level="AUTOCOMMIT")
+        pgh.instrument(engine)
+        try:
+            async with pgh.context(user="ann"):
+                async with engine.connect() as conn:
+                    await conn.execute(sa.insert(Item), [{"id": 1, "price": 1}, {"id": 2, "price": 2}])
+                    await conn.execute(sa.update(Item).where(Item.id == 1).values(price=3))
+                    # Each statement committed on its own, as AUTOCOMMIT promises: another
+                    # connection sees it before this one is closed.
+                    async with engine.connect() as other:
+                        seen = (await other.execute(sa.text("SELECT price FROM item WHERE id = 1"))).scalar()
+                    # A failing statement rolls back its own transaction and nothing else.
+                    with pytest.raises(sa.exc.IntegrityError):
+                        await conn.execute(sa.insert(Item).values(id=1, price=9))
+                    await conn.execute(sa.update(Item).where(Item.id == 2).values(price=5))
+                    in_block = (await conn.execute(sa.text("SELECT pg_current_xact_id_if_assigned() IS NULL"))).scalar()
+                async with AsyncSession(engine) as session:
+                    session.add(Item(id=3, price=Decimal(3)))
+                    await session.commit()
+            async with engine.connect() as conn:
+                assert (await conn.execute(sa.text("SELECT current_setting('pghistory.context_id', true)"))).scalar() in ("", None)
+                await conn.execute(sa.update(Item).where(Item.id == 3).values(price=4))  # no context
+            return [seen, in_block]
+        finally:
+            await engine.dispose()
+
+    try:
+        seen, in_block = asyncio.run(main())
+        assert seen == Decimal(3)
+        assert in_block is True  # no transaction left open by the hooks between statements
+        assert _contexts(base) == [
+            ("insert", 1, "ann"),
+            ("insert", 2, "ann"),
+            ("update", 1, "ann"),
+            ("update", 2, "ann"),
+            ("insert", 3, "ann"),
+            ("update", 3, None),
+        ]
+    finally:
+        base.dispose()
+
+
+def test_several_statements_in_one_text_carry_the_context_in_autocommit(dsn: str) -> None:
+    Base, Item = _models()
+    base = sa.create_engine(sa_url(dsn))
+    Base.metadata.create_all(base)
+    engine = base.execution_options(isolation_level="AUTOCOMMIT")
+    pgh.instrument(base)
+    try:
+        with pgh.context(user="bob"), engine.connect() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO item (id, price, name) VALUES (1, 1, ''); UPDATE item SET price = 2 WHERE id = 1"
+            )
+            assert conn.execute(sa.text("SELECT pg_current_xact_id_if_assigned() IS NULL")).scalar() is True
+        assert _contexts(base) == [("insert", 1, "bob"), ("update", 1, "bob")]
     finally:
         base.dispose()

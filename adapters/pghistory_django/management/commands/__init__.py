@@ -1,0 +1,1 @@
+"""``manage.py pghistory_backfill`` and ``manage.py pghistory_retention``."""

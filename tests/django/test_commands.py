@@ -1,0 +1,89 @@
+"""Django adapter: ``manage.py pghistory_backfill`` and ``manage.py pghistory_retention``.
+
+Layer: tests (Django tier). Through ``call_command`` on the test project's models: what a
+user sees on stdout and in the event models (events written, skipped, deleted), and a
+clear ``CommandError`` for every bad argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+import pghistory_core as ph
+import pghistory_django as pghistory
+from tests.django.cleanup import truncate_all
+from tests.django.testapp import models as m
+
+
+@pytest.fixture(autouse=True)
+def _db(django_db):
+    yield
+    truncate_all()
+
+
+def _run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_backfill_records_rows_that_existed_before_tracking():
+    with ph.ignore():  # rows written while tracking was off: no history yet
+        docs = [m.Document.objects.create(title=f"doc {i}") for i in range(7)]
+    tracked = m.Document.objects.create(title="tracked")  # this one has its insert event
+    with pghistory.context(job="backfill"):
+        out = _run("pghistory_backfill", "testapp.Document", "--label", "manual", "--batch-size", "3")
+    assert out.strip() == "public.testapp_documentevent: 8 rows read, 7 events written, 1 skipped"
+    events = m.DocumentEvent.objects.filter(pgh_label="manual")
+    assert sorted(e.pgh_obj_id for e in events) == sorted(d.pk for d in docs)
+    assert {e.pgh_context.metadata["job"] for e in events} == {"backfill"}
+    assert m.DocumentEvent.objects.filter(pgh_obj_id=tracked.pk).count() == 1
+    again = _run("pghistory_backfill", "testapp.Document", "--label", "manual")
+    assert again.strip() == "public.testapp_documentevent: 8 rows read, 0 events written, 8 skipped"
+
+
+def test_backfill_errors_name_the_problem():
+    with pytest.raises(CommandError, match="no model 'testapp.Nope'"):
+        _run("pghistory_backfill", "testapp.Nope", "--label", "manual")
+    with pytest.raises(CommandError, match="auth.Group is not tracked by pghistory"):
+        _run("pghistory_backfill", "auth.Group", "--label", "manual")
+    with pytest.raises(CommandError, match="has a tracker labelled 'snapshot'; its labels: insert, manual, update"):
+        _run("pghistory_backfill", "testapp.Document", "--label", "snapshot")
+    with pytest.raises(CommandError, match="batch_size must be a positive integer"):
+        _run("pghistory_backfill", "testapp.Document", "--label", "manual", "--batch-size", "0")
+
+
+def test_retention_deletes_old_events_and_refuses_append_only_tables():
+    for i in range(4):
+        m.Document.objects.create(title=f"doc {i}")
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    first_two = list(m.DocumentEvent.objects.order_by("pgh_id").values_list("pgh_id", flat=True)[:2])
+    m.DocumentEvent.objects.filter(pgh_id__in=first_two).update(pgh_created_at=old)
+    cut = "2021-01-01T00:00:00+00:00"
+    dry = _run("pghistory_retention", "testapp.Document", "--before", cut, "--dry-run")
+    assert dry.strip() == "public.testapp_documentevent: 2 events before 2021-01-01 00:00:00+00:00"
+    assert m.DocumentEvent.objects.count() == 4
+    done = _run("pghistory_retention", "testapp.Document", "--before", cut, "--yes")
+    assert done.strip() == "public.testapp_documentevent: 2 events deleted"
+    assert set(m.DocumentEvent.objects.values_list("pgh_id", flat=True)).isdisjoint(first_two)
+    assert m.DocumentEvent.objects.count() == 2
+
+    with pytest.raises(CommandError, match="append-only"):
+        _run("pghistory_retention", "testapp.Ticket", "--before", cut, "--yes")
+    with pytest.raises(CommandError, match="no time zone offset"):
+        _run("pghistory_retention", "testapp.Document", "--before", "2021-01-01", "--yes")
+    with pytest.raises(CommandError, match="is not a timestamp"):
+        _run("pghistory_retention", "--before", "yesterday", "--yes")
+
+
+def test_retention_asks_before_deleting(monkeypatch):
+    m.Document.objects.create(title="kept")
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    with pytest.raises(CommandError, match="nothing deleted"):
+        _run("pghistory_retention", "testapp.Document", "--before", "2999-01-01T00:00:00+00:00")
+    assert m.DocumentEvent.objects.count() == 1
