@@ -23,9 +23,9 @@ from pghistory_core import render, sql
 
 __all__ = ["PAIRINGS", "available", "update_function"]
 
-#: The core's private helpers the experiment reuses; if the core renames them, the
+#: The core's rendering helpers the experiment reuses; if the core renames them, the
 #: experimental variants are skipped rather than breaking the benchmark.
-_HELPERS = ("_IGNORE_CHECK", "_denormalized_id", "_insert_head", "_values")
+_HELPERS = ("_IGNORE_CHECK", "_denormalized_id", "event_insert_head", "event_values")
 
 
 def available() -> bool:
@@ -76,9 +76,9 @@ def update_function(tracking: ph.Tracking, pairing: str) -> sql.Composable:
     resolved = next(r for r in tracking.resolved_trackers if r.tracker.operation == ph.Update)
     condition = render.compile_tracker_condition(tracking, resolved)
     where = sql.SQL("\n    WHERE {}").format(condition) if condition is not None else sql.SQL("")
-    values = sql.join(", ", render._values(tracking, resolved.tracker.label, _N, sql.SQL("v_ctx"), sql.SQL("NULL")))
+    values = sql.join(", ", render.event_values(tracking, resolved.tracker.label, _N, sql.SQL("v_ctx"), sql.SQL("NULL")))
     context_function = sql.Identifier(tracking.context_schema, render.CONTEXT_ID_FUNCTION)
-    insert_select = render._insert_head(tracking) + sql.SQL("\n    SELECT {}").format(values)
+    insert_select = render.event_insert_head(tracking) + sql.SQL("\n    SELECT {}").format(values)
     body = (
         sql.SQL("\nDECLARE\n    v_count bigint := 0;\n    v_moved bigint := 0;\n    v_ctx uuid;\nBEGIN\n")
         + render._IGNORE_CHECK
