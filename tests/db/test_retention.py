@@ -41,7 +41,7 @@ def notes(conn: psycopg.Connection) -> None:
             conn.execute("INSERT INTO note SELECT g, 'b' || g FROM generate_series(1, 300) g")
             conn.execute("UPDATE note SET body = body || '!'")
     for table in ("note_event", "note_edits"):
-        spread = sql.SQL("UPDATE {} SET pgh_created_at = timestamptz '2025-01-01 00:00+00' + (pgh_obj_id - 1) * interval '1 day'")
+        spread = sql.SQL("UPDATE {} SET pgh_created_at = timestamptz '2025-01-01 00:00+00' + (pgh_obj_id - 1) * interval '24 hours'")
         conn.execute(sql.render(spread.format(sql.Identifier(table))))
 
 
