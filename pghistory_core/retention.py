@@ -23,10 +23,32 @@ from pghistory_core.history import model_name
 from pghistory_core.render import event_table_ident
 from pghistory_core.spec import Tracking
 
-__all__ = ["count_events_before", "delete_batch_sql", "delete_events"]
+__all__ = ["count_events_before", "delete_batch_sql", "delete_events", "parse_before"]
 
 #: Events per batch by default.
 BATCH_SIZE = 10_000
+
+_BEFORE_EXAMPLE = "e.g. 2024-05-01T00:00:00+00:00"
+
+
+def parse_before(text: str) -> datetime.datetime:
+    """The cut-off a user typed (``--before``), as an aware datetime.
+
+    ISO 8601 with a time zone offset only: a naive time would be read in whichever zone the
+    client or server happens to use, and deleting history needs an exact instant. Raises
+    :class:`ConfigurationError` naming the problem (commands turn it into their own error).
+    """
+    try:
+        before = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"--before {text!r} is not a timestamp: use ISO 8601 with an offset, {_BEFORE_EXAMPLE}"
+        ) from None
+    if before.tzinfo is None:
+        raise ConfigurationError(
+            f"--before {text!r} has no time zone offset: deleting history needs an exact time, {_BEFORE_EXAMPLE}"
+        )
+    return before
 
 
 def _checked(trackings: Tracking | Sequence[Tracking], before: datetime.datetime, batch_size: int) -> list[Tracking]:

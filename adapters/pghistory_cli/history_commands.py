@@ -33,6 +33,7 @@ import pghistory_core as ph
 from pghistory_core import Tracking, history, revert
 from pghistory_core.backfill import BATCH_SIZE
 from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
+from pghistory_core.retention import parse_before
 from pghistory_core.history import Event, RowVersion
 from pghistory_core.revert import RevertPlan
 from pghistory_core.trackers import Delete, RowEvent
@@ -455,13 +456,10 @@ def retention_command(
     Deletes in batches in pgh_id order, each in its own transaction. Append-only event
     tables are refused. Context rows are kept (other event tables may reference them).
     """
-    example = "e.g. 2024-05-01T00:00:00+00:00"
     try:
-        before = datetime.datetime.fromisoformat(before_text.strip())
-    except ValueError:
-        raise CliError(f"--before {before_text!r} is not a timestamp: use ISO 8601 with an offset, {example}") from None
-    if before.tzinfo is None:
-        raise CliError(f"--before {before_text!r} has no time zone offset: deleting history needs an exact time, {example}")
+        before = parse_before(before_text)
+    except ph.ConfigurationError as exc:
+        raise CliError(str(exc)) from None
     trackings = _trackings(specs, table)
     with connect(dsn) as conn:
         if dry_run:

@@ -8,11 +8,12 @@ raised when the description is built (or, at the latest, rendered), never by Pos
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 
 import pytest
 
-from pghistory_core import errors, render
+from pghistory_core import errors, render, retention
 from pghistory_core.conditions import AllDontChange, AnyChange, AnyDontChange, Condition, F, Q
 from pghistory_core.errors import (
     ConfigurationError,
@@ -346,3 +347,22 @@ def test_every_error_is_a_pghistory_error_and_configuration_errors_are_value_err
     for cls in (UnknownColumnError, InvalidTrackerError, InvalidConditionError, DuplicateLabelError, InvalidNameError):
         assert issubclass(cls, ConfigurationError) and issubclass(cls, ValueError)
     assert not issubclass(UnsupportedError, ConfigurationError)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("last tuesday", "'last tuesday' is not a timestamp: use ISO 8601 with an offset"),
+        ("2025-06-01", "'2025-06-01' has no time zone offset: deleting history needs an exact time"),
+        ("2025-06-01T00:00:00", "has no time zone offset"),
+    ],
+)
+def test_retention_cut_off_must_be_an_exact_time(text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        retention.parse_before(text)
+
+
+def test_retention_cut_off_keeps_the_offset_given() -> None:
+    before = retention.parse_before(" 2025-06-01T02:00:00+02:00 ")
+    assert before == datetime.datetime(2025, 6, 1, tzinfo=datetime.timezone.utc)
+    assert before.utcoffset() == datetime.timedelta(hours=2)

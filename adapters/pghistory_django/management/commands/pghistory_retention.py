@@ -5,7 +5,6 @@ Layer: adapter (Django management command) over :func:`pghistory_core.delete_eve
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.apps import apps
@@ -13,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 import pghistory_core as ph
-from pghistory_core.retention import BATCH_SIZE
+from pghistory_core.retention import BATCH_SIZE, parse_before
 from pghistory_django.management.commands._shared import driver_connection, tracked_model, trackings_of
 
 EXAMPLE = "e.g. 2024-05-01T00:00:00+00:00"
@@ -35,13 +34,10 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="the database alias (default: default)")
 
     def handle(self, *args: Any, **options: Any) -> None:  # noqa: ANN401 - Django's signature
-        text = options["before"]
         try:
-            before = datetime.datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise CommandError(f"--before {text!r} is not a timestamp: use ISO 8601 with an offset, {EXAMPLE}") from None
-        if before.tzinfo is None:
-            raise CommandError(f"--before {text!r} has no time zone offset: deleting history needs an exact time, {EXAMPLE}")
+            before = parse_before(options["before"])
+        except ph.ConfigurationError as exc:
+            raise CommandError(str(exc)) from None
         if options["models"]:
             models = [tracked_model(label) for label in options["models"]]
         else:
