@@ -453,3 +453,27 @@ def test_bulk_update_after_single_row_updates_still_pairs_rows_in_linear_time(co
     assert sorted((e["pgh_obj_id"], e["dollars"]) for e in updates[8:]) == [
         (i, Decimal(i + (2 if i <= 8 else 1))) for i in range(1, 301)
     ]
+
+
+def test_single_row_update_pairs_rows_without_numbering_them(conn, cash):
+    # The statement-level UPDATE function has a one-row branch: a cross join of the two
+    # one-row transition tables instead of the numbered full join (a hash table and two
+    # window aggregates) that bulk updates need. It must record exactly what the full join
+    # would, keys changing included, and write the context row only with an event.
+    track(conn, ph.Tracking(cash, level=ph.Statement))
+    conn.execute("INSERT INTO cash (dollars) VALUES (10), (20)")
+    plans = _trigger_plans(conn, "UPDATE cash SET dollars = 11 WHERE id = 1")
+    assert len(plans) == 1, plans
+    assert "Full Join" not in plans[0] and "WindowAgg" not in plans[0], plans[0]
+    with conn.transaction():
+        with ph.context(user="ann") as changed:
+            transport.apply(conn)
+            conn.execute("UPDATE cash SET id = 7, dollars = 12 WHERE id = 1")
+    with conn.transaction():
+        with ph.context(user="bob"):
+            transport.apply(conn)
+            conn.execute("UPDATE cash SET dollars = dollars WHERE id = 2")  # nothing changes: no event
+            conn.execute("UPDATE cash SET dollars = 0 WHERE id = 999")  # no row at all
+    got = [(e["pgh_label"], e["pgh_obj_id"], e["dollars"]) for e in events(conn, "cash_event", ["dollars"])]
+    assert got == [("insert", 1, 10), ("insert", 2, 20), ("update", 1, 11), ("update", 7, 12)]
+    assert conn.execute("SELECT id FROM pghistory_context").fetchall() == [(changed.id,)]

@@ -49,12 +49,19 @@ BEGIN
         RETURN NULL;
     END IF;
     v_ctx := nullif(current_setting('pghistory.context_id', true), '')::uuid;
-    INSERT INTO "Sch ""ema"" ü"."Tab$le ""Q"" Ünï_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "ID ""pk""", "with space", "UPPER", "$dollar$", "ünï")
-    SELECT now(), 'Ü $pgh$ upd', "pgh_n"."ID ""pk""", v_ctx, "pgh_n"."ID ""pk""", "pgh_n"."with space", "pgh_n"."UPPER", "pgh_n"."$dollar$", "pgh_n"."ünï"
-    FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
-    FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
-    ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
-    WHERE (starts_with("pgh_n"."UPPER"::text, E'it''s $pgh$ \\'::text) AND ROW("pgh_o"."with space", ("pgh_o"."ünï")::jsonb) IS DISTINCT FROM ROW("pgh_n"."with space", ("pgh_n"."ünï")::jsonb));
+    IF (SELECT count(*) FROM (SELECT FROM "pgh_new" LIMIT 2) AS "pgh_one_row") = 1 THEN
+        INSERT INTO "Sch ""ema"" ü"."Tab$le ""Q"" Ünï_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "ID ""pk""", "with space", "UPPER", "$dollar$", "ünï")
+        SELECT now(), 'Ü $pgh$ upd', "pgh_n"."ID ""pk""", v_ctx, "pgh_n"."ID ""pk""", "pgh_n"."with space", "pgh_n"."UPPER", "pgh_n"."$dollar$", "pgh_n"."ünï"
+        FROM "pgh_new" AS "pgh_n" CROSS JOIN "pgh_old" AS "pgh_o"
+        WHERE (starts_with("pgh_n"."UPPER"::text, E'it''s $pgh$ \\'::text) AND ROW("pgh_o"."with space", ("pgh_o"."ünï")::jsonb) IS DISTINCT FROM ROW("pgh_n"."with space", ("pgh_n"."ünï")::jsonb));
+    ELSE
+        INSERT INTO "Sch ""ema"" ü"."Tab$le ""Q"" Ünï_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "ID ""pk""", "with space", "UPPER", "$dollar$", "ünï")
+        SELECT now(), 'Ü $pgh$ upd', "pgh_n"."ID ""pk""", v_ctx, "pgh_n"."ID ""pk""", "pgh_n"."with space", "pgh_n"."UPPER", "pgh_n"."$dollar$", "pgh_n"."ünï"
+        FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
+        FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
+        ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
+        WHERE (starts_with("pgh_n"."UPPER"::text, E'it''s $pgh$ \\'::text) AND ROW("pgh_o"."with space", ("pgh_o"."ünï")::jsonb) IS DISTINCT FROM ROW("pgh_n"."with space", ("pgh_n"."ünï")::jsonb));
+    END IF;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     IF v_count > 0 AND v_ctx IS NOT NULL THEN
         PERFORM "public"."pghistory_context_id"();

@@ -6,12 +6,19 @@ BEGIN
     IF current_setting('pghistory.ignore', true) = 'on' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "id", "name", "money", "data", "updated_at")
-    SELECT now(), 'update', "pgh_n"."id", "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
-    FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
-    FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
-    ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
-    WHERE ("pgh_o"."name" IS NOT DISTINCT FROM "pgh_n"."name" OR ("pgh_o"."data")::jsonb IS NOT DISTINCT FROM ("pgh_n"."data")::jsonb);
+    IF (SELECT count(*) FROM (SELECT FROM "pgh_new" LIMIT 2) AS "pgh_one_row") = 1 THEN
+        INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "id", "name", "money", "data", "updated_at")
+        SELECT now(), 'update', "pgh_n"."id", "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
+        FROM "pgh_new" AS "pgh_n" CROSS JOIN "pgh_old" AS "pgh_o"
+        WHERE ("pgh_o"."name" IS NOT DISTINCT FROM "pgh_n"."name" OR ("pgh_o"."data")::jsonb IS NOT DISTINCT FROM ("pgh_n"."data")::jsonb);
+    ELSE
+        INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "id", "name", "money", "data", "updated_at")
+        SELECT now(), 'update', "pgh_n"."id", "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
+        FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
+        FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
+        ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
+        WHERE ("pgh_o"."name" IS NOT DISTINCT FROM "pgh_n"."name" OR ("pgh_o"."data")::jsonb IS NOT DISTINCT FROM ("pgh_n"."data")::jsonb);
+    END IF;
     RETURN NULL;
 END;
 $pgh$;

@@ -10,12 +10,19 @@ BEGIN
         RETURN NULL;
     END IF;
     v_ctx := nullif(current_setting('pghistory.context_id', true), '')::uuid;
-    INSERT INTO "public"."membership_event" ("pgh_created_at", "pgh_label", "pgh_context_id", "group_id", "user_id", "role")
-    SELECT now(), 'update', v_ctx, "pgh_n"."group_id", "pgh_n"."user_id", "pgh_n"."role"
-    FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
-    FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
-    ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
-    WHERE ROW("pgh_o"."group_id", "pgh_o"."user_id", "pgh_o"."role") IS DISTINCT FROM ROW("pgh_n"."group_id", "pgh_n"."user_id", "pgh_n"."role");
+    IF (SELECT count(*) FROM (SELECT FROM "pgh_new" LIMIT 2) AS "pgh_one_row") = 1 THEN
+        INSERT INTO "public"."membership_event" ("pgh_created_at", "pgh_label", "pgh_context_id", "group_id", "user_id", "role")
+        SELECT now(), 'update', v_ctx, "pgh_n"."group_id", "pgh_n"."user_id", "pgh_n"."role"
+        FROM "pgh_new" AS "pgh_n" CROSS JOIN "pgh_old" AS "pgh_o"
+        WHERE ROW("pgh_o"."group_id", "pgh_o"."user_id", "pgh_o"."role") IS DISTINCT FROM ROW("pgh_n"."group_id", "pgh_n"."user_id", "pgh_n"."role");
+    ELSE
+        INSERT INTO "public"."membership_event" ("pgh_created_at", "pgh_label", "pgh_context_id", "group_id", "user_id", "role")
+        SELECT now(), 'update', v_ctx, "pgh_n"."group_id", "pgh_n"."user_id", "pgh_n"."role"
+        FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
+        FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
+        ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
+        WHERE ROW("pgh_o"."group_id", "pgh_o"."user_id", "pgh_o"."role") IS DISTINCT FROM ROW("pgh_n"."group_id", "pgh_n"."user_id", "pgh_n"."role");
+    END IF;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     IF v_count > 0 AND v_ctx IS NOT NULL THEN
         PERFORM "public"."pghistory_context_id"();

@@ -11,12 +11,19 @@ BEGIN
     END IF;
     v_ctx := nullif(current_setting('pghistory.context_id', true), '')::uuid;
     v_ctx_meta := CASE WHEN nullif(current_setting('pghistory.context_id', true), '') IS NULL THEN NULL ELSE coalesce(nullif(current_setting('pghistory.context_metadata', true), ''), '{}')::jsonb END;
-    INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "pgh_context", "id", "name", "money", "data", "updated_at")
-    SELECT now(), 'money_down', "pgh_n"."id", v_ctx, v_ctx_meta, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
-    FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
-    FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
-    ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
-    WHERE "pgh_n"."money" < "pgh_o"."money";
+    IF (SELECT count(*) FROM (SELECT FROM "pgh_new" LIMIT 2) AS "pgh_one_row") = 1 THEN
+        INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "pgh_context", "id", "name", "money", "data", "updated_at")
+        SELECT now(), 'money_down', "pgh_n"."id", v_ctx, v_ctx_meta, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
+        FROM "pgh_new" AS "pgh_n" CROSS JOIN "pgh_old" AS "pgh_o"
+        WHERE "pgh_n"."money" < "pgh_o"."money";
+    ELSE
+        INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "pgh_context", "id", "name", "money", "data", "updated_at")
+        SELECT now(), 'money_down', "pgh_n"."id", v_ctx, v_ctx_meta, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
+        FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
+        FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
+        ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
+        WHERE "pgh_n"."money" < "pgh_o"."money";
+    END IF;
     RETURN NULL;
 END;
 $pgh$;

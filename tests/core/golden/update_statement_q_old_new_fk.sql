@@ -10,12 +10,19 @@ BEGIN
         RETURN NULL;
     END IF;
     v_ctx := nullif(current_setting('pghistory.context_id', true), '')::uuid;
-    INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "id", "name", "money", "data", "updated_at")
-    SELECT now(), 'money_below_one_hundred', "pgh_n"."id", v_ctx, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
-    FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
-    FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
-    ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
-    WHERE ("pgh_n"."money" < 100 AND "pgh_o"."money" >= 100);
+    IF (SELECT count(*) FROM (SELECT FROM "pgh_new" LIMIT 2) AS "pgh_one_row") = 1 THEN
+        INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "id", "name", "money", "data", "updated_at")
+        SELECT now(), 'money_below_one_hundred', "pgh_n"."id", v_ctx, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
+        FROM "pgh_new" AS "pgh_n" CROSS JOIN "pgh_old" AS "pgh_o"
+        WHERE ("pgh_n"."money" < 100 AND "pgh_o"."money" >= 100);
+    ELSE
+        INSERT INTO "public"."account_event" ("pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id", "id", "name", "money", "data", "updated_at")
+        SELECT now(), 'money_below_one_hundred', "pgh_n"."id", v_ctx, "pgh_n"."id", "pgh_n"."name", "pgh_n"."money", "pgh_n"."data", "pgh_n"."updated_at"
+        FROM (SELECT "pgh_n".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_new" AS "pgh_n") AS "pgh_n"
+        FULL JOIN (SELECT "pgh_o".*, row_number() OVER () AS "pgh_pair_rn" FROM "pgh_old" AS "pgh_o") AS "pgh_o"
+        ON "pgh_o"."pgh_pair_rn" = "pgh_n"."pgh_pair_rn"
+        WHERE ("pgh_n"."money" < 100 AND "pgh_o"."money" >= 100);
+    END IF;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     IF v_count > 0 AND v_ctx IS NOT NULL THEN
         PERFORM "public"."pghistory_context_id"();
