@@ -24,6 +24,7 @@ import pytest
 from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
 from benchmarks.reads import READS
 from benchmarks.report import headline
+from benchmarks.run import MODES, _schedule
 from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
 from pghistory_cli.main import cli
 
@@ -159,3 +160,19 @@ def test_runners_option_selects_peers_and_adapters_by_name(dsn: str, tmp_path: P
     bad = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--runners", "django-pghistory,nope"])
     assert bad.exit_code == 2
     assert "unknown runner(s) ['nope']" in bad.output and "django-pghistory" in bad.output
+
+
+def test_full_mode_stops_the_pairing_experiments_at_100k_rows() -> None:
+    """The experimental key-join UPDATE functions can be planned as a nested loop once a
+    generic plan is cached; the full schedule runs them to 100k rows, everything else to 1M."""
+    largest: dict[tuple[str, str], int] = {}
+    repeats: dict[tuple[str, str, int], int] = {}
+    for workload, size, repeat, variant in _schedule(MODES["full"], VARIANTS):
+        key = (workload.name, variant.name)
+        largest[key] = max(largest.get(key, 0), size)
+        if repeat >= 0:
+            repeats[(*key, size)] = repeats.get((*key, size), 0) + 1
+    assert largest[("bulk_update", "stmt_fk_pkjoin")] == largest[("bulk_update", "stmt_fk_noguard")] == 100_000
+    assert largest[("bulk_update", "stmt_fk")] == largest[("bulk_delete", "row_fk")] == 1_000_000
+    assert repeats[("bulk_update", "stmt_fk_pkjoin", 100_000)] == repeats[("bulk_update", "stmt_fk", 1_000_000)] == 5
+    assert ("bulk_insert", "stmt_fk_pkjoin") not in largest  # the experiments are UPDATE-only
