@@ -53,12 +53,15 @@ RUNNERS = (
     Runner("SQLAlchemy-Continuum", "run_continuum", True, ("SQLAlchemy-Continuum",),
            "make_versioned(), __versioned__ = {}; Session (unit of work) and Core statements (not recorded)"),
     Runner("pghistory-sqlalchemy", "run_ours_sqlalchemy", False, ("SQLAlchemy",),
-           "default tracking, FK context, instrument(engine); Session and Core statements", ("pghistory_sqlalchemy",)),
+           "default tracking (statement level) and row level, FK context, instrument(engine); Session and Core statements "
+           "(row level: Core statements)", ("pghistory_sqlalchemy",)),
     Runner("pghistory-peewee", "run_ours_peewee", False, ("peewee",),
-           "default tracking, FK context, HistoryPostgresqlDatabase; insert_many/update()/delete(), create/save/delete_instance",
+           "default tracking (statement level) and row level, FK context, HistoryPostgresqlDatabase; "
+           "insert_many/update()/delete(), create/save/delete_instance",
            ("pghistory_peewee",)),
     Runner("pghistory-django", "run_ours_django", False, ("Django", "django-pgtrigger"),
-           "default tracking, FK context, @pghistory.track with insert/update/delete trackers, triggers by "
+           "default tracking (statement level) and row level, FK context, @pghistory.track with insert/update/delete "
+           "trackers, triggers by "
            "django-pgtrigger; pghistory.context around each transaction; Django ORM and raw SQL on Django's cursor; "
            "PGHISTORY_SCHEMA set to the runner's schema", ("pghistory_django", "pgtrigger")),
 )

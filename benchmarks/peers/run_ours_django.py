@@ -3,7 +3,8 @@
 Layer: benchmarks (ORM runner; this project's venv, never the peer venv: django-pghistory
 and this adapter both use the app label ``pghistory``). ``python -m
 benchmarks.peers.run_ours_django --dsn ... --schema ...``. The default configuration
-(default level, FK context, insert/update/delete trackers) through ``@pghistory.track``,
+(default level, FK context, insert/update/delete trackers; and the same at row level) through
+``@pghistory.track``,
 triggers installed by django-pgtrigger, and ``pghistory.context`` around each transaction
 (as its middleware does); measured the way :mod:`benchmarks.peers.run_django_pghistory`
 measures django-pghistory: through the Django ORM and through the suite's own SQL statements
@@ -36,6 +37,8 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     tracked = pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())(
         django_orm.item_model("ItemTracked", "item_tracked", category)
     )
+    tracked_row = pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                                  level=pghistory.Row)(django_orm.item_model("ItemTrackedRow", "item_tracked_row", category))
     django_orm.migrate(category)
     pgtrigger.install()
     event_model = tracked.pgh_event_model  # type: ignore[attr-defined]
@@ -54,6 +57,14 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
                           baseline="orm_untracked", records=records, clear=("pghistory_context",))
     yield harness.Variant("sql", f"raw SQL on Django's cursor, {configuration}", table,
                           django_orm.raw(opts.schema, table, wrap), baseline="sql_untracked", records=records,
+                          clear=("pghistory_context",))
+    row_table = tracked_row._meta.db_table  # type: ignore[attr-defined]
+    row_records = tracked_row.pgh_event_model._meta.db_table  # type: ignore[attr-defined]
+    yield harness.Variant("orm_row", "Django ORM, row level, FK context, context on", row_table,
+                          django_orm.orm(tracked_row, wrap), baseline="orm_untracked", records=row_records,
+                          clear=("pghistory_context",))
+    yield harness.Variant("sql_row", "raw SQL on Django's cursor, row level, FK context, context on", row_table,
+                          django_orm.raw(opts.schema, row_table, wrap), baseline="sql_untracked", records=row_records,
                           clear=("pghistory_context",))
 
 

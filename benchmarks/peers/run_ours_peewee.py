@@ -2,7 +2,7 @@
 
 Layer: benchmarks (ORM runner; this project's venv). ``python -m
 benchmarks.peers.run_ours_peewee --dsn ... --schema ...``. The default configuration
-(default level, FK context, insert/update/delete trackers) on a
+(default level, FK context, insert/update/delete trackers; and the same at row level) on a
 ``HistoryPostgresqlDatabase``, ``pgh.context`` around each transaction; bulk writes through
 ``insert_many``, ``update().execute()`` and ``delete().execute()``, single rows through
 ``create``, ``save`` and ``delete_instance``. Context table: see
@@ -114,7 +114,10 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
 
     plain = item("ItemPlain", "item_plain")
     tracked = pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(), pgh.DeleteEvent())(item("ItemTracked", "item_tracked"))
-    pgh.create_tables(db, [Category, plain, tracked])
+    tracked_row = pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(), pgh.DeleteEvent(), level=pgh.Row)(
+        item("ItemTrackedRow", "item_tracked_row")
+    )
+    pgh.create_tables(db, [Category, plain, tracked, tracked_row])
     Category.insert_many([{"id": i, "name": f"category {i}"} for i in range(1, CATEGORIES + 1)]).execute()
     records = tracked.pgh_event_model._meta.table_name
 
@@ -124,6 +127,9 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     yield harness.Variant("untracked", "insert_many/update()/delete(), untracked", "item_plain", workloads(db, plain))
     yield harness.Variant("tracked", "insert_many/update()/delete(), default tracking, FK context", "item_tracked",
                           workloads(db, tracked, wrap), baseline="untracked", records=records, clear=(ours.CONTEXT_TABLE,))
+    yield harness.Variant("tracked_row", "insert_many/update()/delete(), row level, FK context", "item_tracked_row",
+                          workloads(db, tracked_row, wrap), baseline="untracked",
+                          records=tracked_row.pgh_event_model._meta.table_name, clear=(ours.CONTEXT_TABLE,))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Layer: benchmarks (ORM runner; this project's venv). ``python -m
 benchmarks.peers.run_ours_sqlalchemy --dsn ... --schema ...``. The default configuration
 (default level, FK context, insert/update/delete trackers), ``instrument(engine)`` and
 ``pgh.context`` around each transaction; through the Session and through Core bulk
-statements, both recorded by the triggers. The adapter keeps its context table in
+statements, both recorded by the triggers; and Core statements at row level. The adapter keeps its context table in
 ``public``: the runner refuses to run when ``public.pghistory_context`` already exists (it
 would write into and empty a real one) and drops the one it created.
 """
@@ -25,6 +25,9 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     tracked = pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(), pgh.DeleteEvent())(
         sqla_orm.item_model(Base, "ItemTracked", "item_tracked")
     )
+    tracked_row = pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(), pgh.DeleteEvent(), level=pgh.Row)(
+        sqla_orm.item_model(Base, "ItemTrackedRow", "item_tracked_row")
+    )
     bind = sqla_orm.engine(opts)
     Base.metadata.create_all(bind)
     pgh.instrument(bind)
@@ -43,6 +46,9 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     yield harness.Variant("core", "Core statements, default tracking, FK context", "item_tracked",
                           sqla_orm.core(bind, tracked.__table__, wrap), baseline="core_untracked", records=records,
                           clear=(ours.CONTEXT_TABLE,))
+    yield harness.Variant("core_row", "Core statements, row level, FK context", "item_tracked_row",
+                          sqla_orm.core(bind, tracked_row.__table__, wrap), baseline="core_untracked",
+                          records=tracked_row.pgh_event_model.__table__.name, clear=(ours.CONTEXT_TABLE,))
 
 
 if __name__ == "__main__":

@@ -111,6 +111,14 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
         measured = {(m["workload"], m["variant"]) for m in django["measurements"]}
         assert {("single_update", "sql"), ("single_update", "sql_untracked"), ("bulk_update", "orm")} <= measured
         assert "Single-row UPDATE on Django's cursor" in report
+    # Each adapter is also measured at row level through its statement path (and recorded
+    # every event, checked above).
+    row_level = {"pghistory-django": {"orm_row", "sql_row"}, "pghistory-sqlalchemy": {"core_row"},
+                 "pghistory-peewee": {"tracked_row"}}
+    for name, variants in row_level.items():
+        if runners[name]["status"] == "measured":
+            assert variants <= {v["name"] for v in runners[name]["variants"]}, name
+            assert variants <= {m["variant"] for m in runners[name]["measurements"]}, name
 
     # The suite drops its schemas (its own and each ORM runner's, everything in them) and
     # creates no database.
@@ -136,10 +144,11 @@ def test_paths_writing_one_object_at_a_time_stop_at_their_own_size(dsn: str) -> 
     result = run_runner(runner, sys.executable, dsn, [10, 30], 5, 1, ["bulk_update"], per_row, per_object_max_rows=10)
     assert result["status"] == "measured", result["status"]
     sizes = {(m["variant"], m["size"]) for m in result["measurements"]}
-    assert sizes == {("session", 10), ("session_untracked", 10), ("core", 10), ("core", 30),
-                     ("core_untracked", 10), ("core_untracked", 30)}
+    assert sizes == {("session", 10), ("session_untracked", 10), ("core", 10), ("core", 30), ("core_row", 10),
+                     ("core_row", 30), ("core_untracked", 10), ("core_untracked", 30)}
     per_object = {v["name"]: v["per_object"] for v in result["variants"]}
-    assert per_object == {"session": True, "session_untracked": True, "core": False, "core_untracked": False}
+    assert per_object == {"session": True, "session_untracked": True, "core": False, "core_row": False,
+                          "core_untracked": False}
     # What was measured is still complete: every event of every measured write.
     for m in result["measurements"]:
         assert m["events_median"] == m["events_expected"], m
