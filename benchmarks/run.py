@@ -201,7 +201,11 @@ def run_suite(
                 with Progress(*columns, console=console, transient=False) as progress:
                     task = progress.add_task("benchmarks", total=len(steps))
                     lines = _Lines(console)
+                    current: Workload | None = None
                     for done, (workload, size, repeat, variant) in enumerate(steps):
+                        if workload is not current:
+                            database.truncate()  # fresh files: no empty pages from the last workload
+                            current = workload
                         label = f"{workload.name} {size:>7} rows" if workload.bulk else f"{workload.name} x{size}"
                         round_ = "warm-up" if repeat == WARMUP else f"r{repeat + 1}/{mode.repeats}"
                         progress.update(task, description=f"{label} {round_:>7} {variant.name:<18}")

@@ -68,3 +68,30 @@ def test_reset_leaves_the_fill_unrecorded_and_tracking_on_afterwards(bench: Benc
         conn.execute(sql.render(sql.SQL("DELETE FROM {} WHERE id <= 5").format(sql.Identifier(SCHEMA, variant.table))))
         if variant.tracked:
             assert _count(conn, variant.event_table) == 5, variant.name
+
+
+def _pages(conn: psycopg.Connection[tuple[object, ...]], table: str) -> int:
+    row = conn.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+                       (sql.render(sql.Identifier(SCHEMA, table)),)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_reset_keeps_the_pages_and_a_workload_boundary_drops_them(bench: BenchDatabase) -> None:
+    # Within a workload the copies keep their pages (sizes only grow); at a workload boundary
+    # truncate() gives fresh files, so the next workload's one-row UPDATE scans no empty pages
+    # left by the last one's largest size.
+    conn = bench.conn
+    stmt = next(v for v in bench.variants if v.name == "stmt_fk")
+    bench.reset(stmt, 5_000)
+    with conn.transaction():
+        conn.execute(sql.render(sql.SQL("UPDATE {} SET qty = qty + 1").format(sql.Identifier(SCHEMA, stmt.table))))
+    bench.reset(stmt, 1)
+    assert _pages(conn, stmt.table) > 10 and _pages(conn, stmt.event_table) > 10
+    bench.truncate()
+    for variant in bench.variants:
+        assert _pages(conn, variant.table) == 0, variant.name
+        if variant.tracked:
+            assert _pages(conn, variant.event_table) == 0, variant.name
+    bench.reset(stmt, 3)  # and the copy works as before
+    assert _count(conn, stmt.table) == 3 and _count(conn, stmt.event_table) == 0
