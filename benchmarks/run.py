@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 import signal
 import sys
 import time
@@ -155,6 +156,21 @@ def _schedule(
                 yield workload, size, repeat, variant
 
 
+def _rounds(
+    steps: list[tuple[Workload, int, int, Variant]],
+) -> Iterator[tuple[Workload, int, int, tuple[Variant, ...]]]:
+    """The schedule as measurements: one per step for bulk workloads; for single-row
+    workloads one per round (workload, loop length, repeat) holding every variant in the
+    round's rotated order, measured interleaved (``measure_single_round``)."""
+    for (workload, size, repeat), group in itertools.groupby(steps, key=lambda step: step[:3]):
+        chosen = tuple(step[3] for step in group)
+        if workload.bulk:
+            for variant in chosen:
+                yield workload, size, repeat, (variant,)
+        else:
+            yield workload, size, repeat, chosen
+
+
 def run_suite(
     mode: Mode,
     dsn: str | None = None,
@@ -202,18 +218,25 @@ def run_suite(
                     task = progress.add_task("benchmarks", total=len(steps))
                     lines = _Lines(console)
                     current: Workload | None = None
-                    for done, (workload, size, repeat, variant) in enumerate(steps):
+                    done = 0
+                    for workload, size, repeat, chosen in _rounds(steps):
                         if workload is not current:
                             database.truncate()  # fresh files: no empty pages from the last workload
                             current = workload
                         label = f"{workload.name} {size:>7} rows" if workload.bulk else f"{workload.name} x{size}"
                         round_ = "warm-up" if repeat == WARMUP else f"r{repeat + 1}/{mode.repeats}"
-                        progress.update(task, description=f"{label} {round_:>7} {variant.name:<18}")
+                        names = chosen[0].name if len(chosen) == 1 else f"{len(chosen)} variants interleaved"
+                        progress.update(task, description=f"{label} {round_:>7} {names:<18}")
                         lines.note((workload.name, size, repeat), f"{label} {round_} (step {done + 1} of {len(steps)})")
-                        sample = database.measure(workload, variant, size)
+                        if workload.bulk:
+                            samples = [database.measure_bulk(workload, chosen[0], size)]
+                        else:
+                            samples = database.measure_single_round(workload, chosen, size)
                         if repeat != WARMUP:
-                            results.setdefault((workload.name, size, variant.name), []).append(sample)
-                        progress.advance(task)
+                            for variant, sample in zip(chosen, samples):
+                                results.setdefault((workload.name, size, variant.name), []).append(sample)
+                        done += len(chosen)
+                        progress.advance(task, len(chosen))
             finally:
                 database.drop()
             read_results = _reads(mode, conn, console) if only is None or READS_NAME in only else None

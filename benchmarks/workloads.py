@@ -8,7 +8,8 @@ The untracked copy is the baseline every ratio is taken against.
 A bulk measurement times one whole transaction: ``BEGIN``, the context statement (for the
 variants with context active), the write, ``COMMIT``. Including the commit means WAL the
 triggers write is paid for, as it is in production. A single-row measurement times a loop of
-autocommit writes; with context active, each write shares its implicit transaction with a
+autocommit writes, the loops of all variants interleaved in chunks
+(:meth:`BenchDatabase.measure_single_round`); with context active, each write shares its implicit transaction with a
 context statement through a psycopg pipeline (one round trip), and each write gets a fresh
 context, like one request doing one write. Context statements are rendered before the clock
 starts: the client-side rendering cost is measured on its own (:func:`render_cost`).
@@ -58,6 +59,9 @@ __all__ = [
 
 SCHEMA = "pghistory_bench"
 CATEGORIES = 10
+#: Statements per variant per turn in the interleaved single-row loops
+#: (:meth:`BenchDatabase.measure_single_round`).
+SINGLE_CHUNK = 50
 
 COLUMNS = (
     ph.Column("id", "bigint", nullable=False),
@@ -368,6 +372,16 @@ class BenchDatabase:
         assert row is not None  # noqa: S101
         return int(row[0])
 
+    @staticmethod
+    def _wal_between(start: str, end: str) -> int:
+        """Bytes between two ``pg_lsn`` texts (``hi/lo`` in hex), without a round trip."""
+
+        def value(lsn: str) -> int:
+            high, low = lsn.split("/")
+            return (int(high, 16) << 32) + int(low, 16)
+
+        return value(end) - value(start)
+
     def _events(self, variant: Variant) -> tuple[int, int]:
         if not variant.tracked:
             return 0, 0
@@ -402,33 +416,49 @@ class BenchDatabase:
 
         return self._timed(variant, body)
 
-    def measure_single(self, workload: Workload, variant: Variant, loops: int) -> Sample:
-        """A loop of *loops* autocommit statements; ``seconds`` is per statement."""
-        self.reset(variant, loops if workload.prefill else 0)
-        statement = single_statement(workload, _ident(variant.table))
+    def measure_single_round(
+        self, workload: Workload, variants: tuple[Variant, ...], loops: int, chunk: int = SINGLE_CHUNK
+    ) -> list[Sample]:
+        """One repeat of the single-row loop for every variant in *variants*, interleaved:
+        the *loops* keys are cut into chunks of *chunk* statements, and each chunk runs on
+        every copy in turn (the order rotated per chunk) before the next chunk starts. A
+        slow second of the machine then lands on every variant alike instead of on whichever
+        loop happened to be running (whole loops one after the other gave spreads of 2x
+        between repeats and flipped the order of close variants between runs). Returns one
+        sample per variant, in order: seconds per statement (the sum of its chunks), WAL
+        written during its chunks, events and event-table size after the round."""
+        for variant in variants:
+            self.reset(variant, loops if workload.prefill else 0)
         conn = self.conn
-        keys = range(1, loops + 1)
-        contexts = [_context_statement() for _ in keys] if variant.sends_context else []
-
-        def body() -> float:
-            start = time.perf_counter()
-            if variant.sends_context:
-                for key, context in zip(keys, contexts):
-                    # One pipeline: both statements share the implicit autocommit transaction.
-                    with conn.pipeline():
-                        conn.execute(context)
+        statements = [single_statement(workload, _ident(v.table)) for v in variants]
+        contexts = [[_context_statement() for _ in range(loops)] if v.sends_context else None for v in variants]
+        seconds = [0.0] * len(variants)
+        wal = [0] * len(variants)
+        for number, first in enumerate(range(0, loops, chunk)):
+            keys = range(first + 1, min(loops, first + chunk) + 1)
+            shift = number % len(variants)
+            position = self._wal_position()
+            for index in [*range(shift, len(variants)), *range(shift)]:
+                statement, context = statements[index], contexts[index]
+                start = time.perf_counter()
+                if context is not None:
+                    for key in keys:
+                        # One pipeline: both statements share the implicit autocommit transaction.
+                        with conn.pipeline():
+                            conn.execute(context[key - 1])
+                            conn.execute(statement, (key,))
+                else:
+                    for key in keys:
                         conn.execute(statement, (key,))
-            else:
-                for key in keys:
-                    conn.execute(statement, (key,))
-            return (time.perf_counter() - start) / loops
-
-        return self._timed(variant, body)
-
-    def measure(self, workload: Workload, variant: Variant, size: int) -> Sample:
-        if workload.bulk:
-            return self.measure_bulk(workload, variant, size)
-        return self.measure_single(workload, variant, size)
+                seconds[index] += time.perf_counter() - start
+                after = self._wal_position()
+                wal[index] += self._wal_between(position, after)
+                position = after
+        samples = []
+        for index, variant in enumerate(variants):
+            events, size = self._events(variant)
+            samples.append(Sample(seconds[index] / loops, wal[index], events, size))
+        return samples
 
 
 def render_cost(count: int = 2_000) -> dict[str, float]:

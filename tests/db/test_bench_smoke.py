@@ -25,8 +25,9 @@ from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
 from benchmarks.reads import READS
 from benchmarks.report import headline
 from benchmarks.run import MODES, _schedule
-from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS
+from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS, BenchDatabase
 from pghistory_cli.main import cli
+from pghistory_core import sql
 
 
 def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,3 +186,34 @@ def test_full_mode_stops_the_pairing_experiments_at_100k_rows() -> None:
     assert largest[("bulk_update", "stmt_fk")] == largest[("bulk_delete", "row_fk")] == 1_000_000
     assert repeats[("bulk_update", "stmt_fk_pkjoin", 100_000)] == repeats[("bulk_update", "stmt_fk", 1_000_000)] == 5
     assert ("bulk_insert", "stmt_fk_pkjoin") not in largest  # the experiments are UPDATE-only
+
+
+def test_single_row_loops_interleave_every_variant_in_chunks(dsn: str) -> None:
+    """One round of the single-row loop runs every key on every copy, chunk by chunk, and
+    gives each variant the WAL its own chunks wrote (a tracked copy writes its events too)."""
+    chosen = tuple(v for v in VARIANTS if v.name in ("untracked", "untracked_ctx", "row_fk", "stmt_fk", "stmt_off"))
+    insert = next(w for w in SINGLE_WORKLOADS if w.name == "single_insert")
+    update = next(w for w in SINGLE_WORKLOADS if w.name == "single_update")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        database = BenchDatabase(conn, chosen)
+        database.create()
+        try:
+            # 120 keys in chunks of 50: two full chunks and a partial one.
+            samples = dict(zip([v.name for v in chosen], database.measure_single_round(insert, chosen, 120, chunk=50)))
+            for variant in chosen:
+                table = sql.Identifier(SCHEMA, variant.table)
+                rows = conn.execute(sql.render(sql.SQL("SELECT count(*), max(id) FROM {}").format(table))).fetchone()
+                assert rows == (120, 120), variant.name
+                assert samples[variant.name].events == (120 if variant.tracked else 0), variant.name
+                assert samples[variant.name].seconds > 0
+            assert 0 < samples["untracked"].wal_bytes < samples["stmt_off"].wal_bytes
+            assert samples["stmt_off"].wal_bytes < samples["stmt_fk"].wal_bytes  # the context rows
+
+            samples = dict(zip([v.name for v in chosen], database.measure_single_round(update, chosen, 120, chunk=50)))
+            for variant in chosen:
+                query = sql.SQL("SELECT count(*) FROM {} WHERE qty = mod(id, 1000) + 1").format(sql.Identifier(SCHEMA, variant.table))
+                changed = conn.execute(sql.render(query)).fetchone()
+                assert changed == (120,), variant.name
+                assert samples[variant.name].events == (120 if variant.tracked else 0), variant.name
+        finally:
+            database.drop()
