@@ -3,7 +3,8 @@
 Layer: benchmarks. Picks the mode (sizes, repeats, loop length), starts the embedded server
 unless ``--dsn`` is given, creates one copy of the table per variant, and runs the schedule:
 for every workload and size, each repeat measures every variant once, in an order rotated
-per repeat, so drift (caches, checkpoints, a noisy neighbour) affects all variants alike.
+per repeat, so drift (caches, checkpoints, a noisy neighbour) affects all variants alike
+(single-row loops: all variants of a repeat interleaved in chunks of 50 writes).
 Then the ORM runners (:mod:`benchmarks.orm`: peers from their own venv, this project's
 adapters), and :mod:`benchmarks.report` writes ``results.json``, ``report.md`` and the plots.
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import ContextManager
 
 from benchmarks.peers.harness import Body, Options, connect_kwargs
@@ -142,28 +142,31 @@ def orm(model: type, wrap: Wrap = contextlib.nullcontext, bulk_create: Callable[
         if name == "single_insert":
             new = [model(**row_values(g)) for g in range(1, size + 1)]
 
-            def insert_each() -> None:
+            def insert_each() -> Iterator[None]:
                 for obj in new:
                     with wrap():
                         obj.save(force_insert=True)
+                    yield
 
             return insert_each
         existing = list(manager.order_by("id"))
         if name == "single_update":
 
-            def update_each() -> None:
+            def update_each() -> Iterator[None]:
                 for obj in existing:
                     obj.qty += 1
                     obj.updated_at += second
                     with wrap():
                         obj.save()
+                    yield
 
             return update_each
 
-        def delete_each() -> None:
+        def delete_each() -> Iterator[None]:
             for obj in existing:
                 with wrap():
                     obj.delete()
+                yield
 
         return delete_each
 
@@ -188,11 +191,12 @@ def raw(schema: str, table: str, wrap: Wrap = contextlib.nullcontext) -> Callabl
             return bulk
         single = single_statement(workload, ident)
 
-        def loop() -> None:
+        def loop() -> Iterator[None]:
             with connection.cursor() as cursor:
                 for key in range(1, size + 1):
                     with wrap():
                         cursor.execute(single, (key,))
+                    yield
 
         return loop
 

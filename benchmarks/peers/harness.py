@@ -12,12 +12,18 @@ the objects a workload needs (before the clock) and returns the timed body. The 
 resets the table between measurements over its own psycopg connection (the fill is the suite's
 own ``INSERT ... SELECT``, whatever it records is then deleted), times the body, counts the
 events and prints one JSON document on stdout. Progress lines go to stderr.
+
+A single-row body is a generator function that writes one row per step: the harness runs the
+loops of all variants of a round interleaved, ``SINGLE_CHUNK`` writes of one variant at a
+time, the order rotated per chunk (as :meth:`benchmarks.workloads.BenchDatabase.measure_single_round`
+does for the raw variants), so a slow second of the machine lands on every variant alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 import time
@@ -26,7 +32,7 @@ from typing import TypeVar
 
 import psycopg
 
-from benchmarks.workloads import BULK_WORKLOADS, SINGLE_WORKLOADS, Workload, bulk_statement
+from benchmarks.workloads import BULK_WORKLOADS, SINGLE_CHUNK, SINGLE_WORKLOADS, Workload, bulk_statement
 from pghistory_core import sql
 
 __all__ = ["Options", "Variant", "WARMUP", "rotation", "options", "connect_kwargs", "run", "fail"]
@@ -36,7 +42,9 @@ WARMUP = -1
 #: Marks a progress line on stderr: ``PROGRESS <done> <total> <label>``.
 PROGRESS = "PROGRESS"
 
-Body = Callable[[], None]
+#: The timed part of a measurement. Bulk: one call does the write. Single-row: a generator
+#: function, one write per step (see the module docstring).
+Body = Callable[[], object]
 T = TypeVar("T")
 
 
@@ -58,7 +66,8 @@ class Variant:
     is the table whose rows are the events it recorded; ``clear`` other tables emptied
     between measurements (context, transaction log; ``schema.table`` outside the runner's
     schema). ``prepare(workload, size)`` runs after
-    the reset and returns the timed body (for single-row workloads, the whole loop).
+    the reset and returns the timed body (for single-row workloads, a generator function
+    writing one row per step, *size* steps).
     ``per_object`` marks a path that handles one object at a time in Python (a unit of work,
     per-object signals): its bulk sizes stop at ``--per-object-max-rows``; mark its untracked
     baseline too, so both stop at the same size."""
@@ -189,6 +198,64 @@ def _runs(opts: Options, workload: Workload, size: int, variant: Variant) -> boo
     return not (workload.bulk and variant.per_object and limit is not None and size > limit)
 
 
+def _interleavable(variants: list[Variant]) -> list[list[Variant]]:
+    """*variants* in groups whose loops can run interleaved: no two in a group write the same
+    table (each empties and refills its table). A variant stays in the group of its untracked
+    baseline when the tables allow it (a family: the baseline and the variants measured
+    against it), so each ratio compares loops that ran side by side."""
+    families: dict[str, list[Variant]] = {}
+    for variant in variants:
+        families.setdefault(variant.baseline or variant.name, []).append(variant)
+    groups: list[list[Variant]] = []
+    for family in families.values():
+        tables = {v.table for v in family}
+        if len(tables) < len(family):  # the family shares a table with itself: one at a time
+            groups.extend([v] for v in family)
+            continue
+        for group in groups:
+            if not tables & {v.table for v in group}:
+                group.extend(family)
+                break
+        else:
+            groups.append(list(family))
+    return groups
+
+
+def _timed_bulk(workload: Workload, size: int, variant: Variant) -> list[float]:
+    body = variant.prepare(workload, size)
+    start = time.perf_counter()
+    body()
+    return [time.perf_counter() - start]
+
+
+def _timed_loops(workload: Workload, size: int, variants: list[Variant]) -> list[float]:
+    """Seconds per statement for each variant's loop of *size* writes, run interleaved."""
+    loops: list[Iterator[object]] = []
+    for variant in variants:
+        loop = variant.prepare(workload, size)()
+        if not isinstance(loop, Iterator):
+            raise TypeError(f"{variant.name}: a single-row body must be a generator function (one write per step)")
+        loops.append(loop)
+    seconds = [0.0] * len(variants)
+    for number, first in enumerate(range(0, size, SINGLE_CHUNK)):
+        count = min(SINGLE_CHUNK, size - first)
+        shift = number % len(variants)
+        for index in [*range(shift, len(variants)), *range(shift)]:
+            loop = loops[index]
+            start = time.perf_counter()
+            for _ in range(count):
+                if next(loop, _END) is _END:
+                    raise RuntimeError(f"{variants[index].name}: the single-row loop stopped before {size} writes")
+            seconds[index] += time.perf_counter() - start
+    for variant, loop in zip(variants, loops):
+        if next(loop, _END) is not _END:  # runs the loop's own cleanup (a cursor closed)
+            raise RuntimeError(f"{variant.name}: the single-row loop has more than {size} writes")
+    return [s / size for s in seconds]
+
+
+_END = object()
+
+
 def run(
     opts: Options,
     setup: Callable[[Options], Iterable[Variant]],
@@ -208,20 +275,22 @@ def run(
             for size, repeat, v in rotation(variants, sizes, opts.repeats)
             if _runs(opts, w, size, v)
         ]
-        for done, (workload, size, repeat, variant) in enumerate(steps):
-            _progress(done, len(steps), f"{workload.name} {size} {variant.name}")
-            database.reset(variant, size if workload.prefill else 0)
-            body = variant.prepare(workload, size)
-            start = time.perf_counter()
-            body()
-            seconds = time.perf_counter() - start
-            if not workload.bulk:
-                seconds /= size
-            events = database.events(variant)
-            if repeat != WARMUP:
-                entry = measurements.setdefault((workload.name, size, variant.name), {"seconds": [], "events": []})
-                entry["seconds"].append(seconds)
-                entry["events"].append(events)
+        done = 0
+        for (workload, size, repeat), group in itertools.groupby(steps, key=lambda step: step[:3]):
+            chosen = [step[3] for step in group]
+            rounds = [[v] for v in chosen] if workload.bulk else _interleavable(chosen)
+            for measured in rounds:
+                _progress(done, len(steps), f"{workload.name} {size} {measured[0].name if len(measured) == 1 else 'interleaved'}")
+                for variant in measured:
+                    database.reset(variant, size if workload.prefill else 0)
+                times = _timed_bulk(workload, size, measured[0]) if workload.bulk else _timed_loops(workload, size, measured)
+                for variant, seconds in zip(measured, times):
+                    events = database.events(variant)
+                    if repeat != WARMUP:
+                        entry = measurements.setdefault((workload.name, size, variant.name), {"seconds": [], "events": []})
+                        entry["seconds"].append(seconds)
+                        entry["events"].append(events)
+                done += len(measured)
         _progress(len(steps), len(steps), "done")
         document = {
             "status": "ok",

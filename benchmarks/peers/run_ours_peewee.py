@@ -50,28 +50,31 @@ def workloads(db: object, model: type, wrap: Callable[[], ContextManager[object]
         if name == "single_insert":
             rows = [row_values(g) for g in range(1, size + 1)]
 
-            def insert_each() -> None:
+            def insert_each() -> Iterator[None]:
                 for row in rows:
                     with wrap():
                         m.create(**row)  # type: ignore[attr-defined]
+                    yield
 
             return insert_each
         objs = list(m.select().order_by(m.id))  # type: ignore[attr-defined]
         if name == "single_update":
 
-            def update_each() -> None:
+            def update_each() -> Iterator[None]:
                 for obj in objs:
                     obj.qty += 1
                     obj.updated_at += SECOND
                     with wrap():
                         obj.save()
+                    yield
 
             return update_each
 
-        def delete_each() -> None:
+        def delete_each() -> Iterator[None]:
             for obj in objs:
                 with wrap():
                     obj.delete_instance()
+                yield
 
         return delete_each
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ContextManager
 
 import psycopg
@@ -121,10 +121,11 @@ def session(bind: sa.Engine, model: type, wrap: Wrap = contextlib.nullcontext) -
 
             return bulk
 
-        def loop() -> None:
+        def loop() -> Iterator[None]:
             for obj in objs:
                 with wrap(), orm.Session(bind, expire_on_commit=False) as s, s.begin():
                     write(s, obj)
+                yield
 
         return loop
 
@@ -157,10 +158,11 @@ def core(bind: sa.Engine, table: sa.Table, wrap: Wrap = contextlib.nullcontext) 
             return bulk
         params = [row_values(g) if workload.name == "single_insert" else {"key": g} for g in range(1, size + 1)]
 
-        def loop() -> None:
+        def loop() -> Iterator[None]:
             for p in params:
                 with wrap(), bind.begin() as conn:
                     conn.execute(statement, p)
+                yield
 
         return loop
 

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 import pytest
 
 from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
+from benchmarks.peers import harness
 from benchmarks.reads import READS
 from benchmarks.report import headline
 from benchmarks.run import MODES, _schedule
@@ -217,3 +218,39 @@ def test_single_row_loops_interleave_every_variant_in_chunks(dsn: str) -> None:
                 assert samples[variant.name].events == (120 if variant.tracked else 0), variant.name
         finally:
             database.drop()
+
+
+def test_runner_single_row_loops_run_interleaved_across_chunks(dsn: str) -> None:
+    """An ORM runner's single-row loops run interleaved in chunks (120 writes: three chunks).
+    The SQLAlchemy runner's Session and Core paths write the same untracked table, so they
+    take turns; every write of every loop is still made and recorded once."""
+    pytest.importorskip("pghistory_sqlalchemy")
+    runner = next(r for r in RUNNERS if r.name == "pghistory-sqlalchemy")
+    names = ["single_insert", "single_update", "single_delete"]
+    per_row = {w.name: w.events_per_row for w in SINGLE_WORKLOADS}
+    result = run_runner(runner, sys.executable, dsn, [10], 120, 1, names, per_row)
+    assert result["status"] == "measured", result["status"]
+    measured = {(m["workload"], m["variant"]) for m in result["measurements"]}
+    variants = {"session", "session_untracked", "core", "core_row", "core_untracked"}
+    assert measured == {(w, v) for w in names for v in variants}
+    for m in result["measurements"]:
+        assert m["size"] == 120
+        assert m["events_median"] == m["events_expected"], m
+
+
+def test_interleaved_groups_never_share_a_table() -> None:
+    """Variants writing the same table take turns; a tracked variant stays with its baseline."""
+    def variant(name: str, table: str, baseline: str | None = None) -> harness.Variant:
+        return harness.Variant(name, name, table, lambda workload, size: lambda: None, baseline)
+
+    chosen = [
+        variant("core_untracked", "item_plain"),
+        variant("session", "item_tracked", "session_untracked"),
+        variant("core", "item_core", "core_untracked"),
+        variant("session_untracked", "item_plain"),
+        variant("core_row", "item_core_row", "core_untracked"),
+        variant("self", "item_same"),
+        variant("self_tracked", "item_same", "self"),
+    ]
+    groups = [[v.name for v in group] for group in harness._interleavable(chosen)]
+    assert groups == [["core_untracked", "core", "core_row"], ["session", "session_untracked"], ["self"], ["self_tracked"]]
