@@ -392,7 +392,8 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
     if single:
         lines += ["## Single-row writes in autocommit", "",
                   "Latency per statement in microseconds, and the ratio to untracked. With context "
-                  "active each write is preceded by its context statement in the same pipeline.", ""]
+                  "active each write is preceded by its context statement in the same pipeline. The loops of "
+                  "all variants run interleaved, 50 writes of one variant at a time.", ""]
         variants = _variants(document, single[0].name)
         rows = []
         for v in variants:
