@@ -34,7 +34,7 @@ import dataclasses
 import datetime
 import decimal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
 
@@ -430,35 +430,70 @@ class BenchDatabase:
         for variant in variants:
             self.reset(variant, loops if workload.prefill else 0)
         conn = self.conn
-        statements = [single_statement(workload, _ident(v.table)) for v in variants]
-        contexts = [[_context_statement() for _ in range(loops)] if v.sends_context else None for v in variants]
-        seconds = [0.0] * len(variants)
-        wal = [0] * len(variants)
-        for number, first in enumerate(range(0, loops, chunk)):
-            keys = range(first + 1, min(loops, first + chunk) + 1)
-            shift = number % len(variants)
-            position = self._wal_position()
-            for index in [*range(shift, len(variants)), *range(shift)]:
-                statement, context = statements[index], contexts[index]
-                start = time.perf_counter()
-                if context is not None:
-                    for key in keys:
-                        # One pipeline: both statements share the implicit autocommit transaction.
-                        with conn.pipeline():
-                            conn.execute(context[key - 1])
-                            conn.execute(statement, (key,))
-                else:
-                    for key in keys:
+
+        def loop(variant: Variant) -> Iterator[None]:
+            statement = single_statement(workload, _ident(variant.table))
+            contexts = [_context_statement() for _ in range(loops)] if variant.sends_context else None
+            yield  # everything above is built before the clock starts
+            for key in range(1, loops + 1):
+                if contexts is not None:
+                    # One pipeline: both statements share the implicit autocommit transaction.
+                    with conn.pipeline():
+                        conn.execute(contexts[key - 1])
                         conn.execute(statement, (key,))
-                seconds[index] += time.perf_counter() - start
-                after = self._wal_position()
-                wal[index] += self._wal_between(position, after)
-                position = after
+                else:
+                    conn.execute(statement, (key,))
+                yield
+
+        prepared = []
+        for variant in variants:
+            prepared.append(loop(variant))
+            next(prepared[-1])
+        wal = [0] * len(variants)
+        position = self._wal_position()
+
+        def count_wal(index: int) -> None:
+            nonlocal position
+            after = self._wal_position()
+            wal[index] += self._wal_between(position, after)
+            position = after
+
+        seconds = interleave(prepared, loops, [v.name for v in variants], count_wal, chunk)
         samples = []
         for index, variant in enumerate(variants):
             events, size = self._events(variant)
-            samples.append(Sample(seconds[index] / loops, wal[index], events, size))
+            samples.append(Sample(seconds[index], wal[index], events, size))
         return samples
+
+
+_END = object()
+
+
+def interleave(
+    loops: Sequence[Iterator[object]], size: int, names: Sequence[str],
+    after: Callable[[int], None] | None = None, chunk: int = SINGLE_CHUNK,
+) -> list[float]:
+    """Run *loops* (iterators making one write per step, *size* steps each) interleaved:
+    *chunk* steps of one loop at a time, the order rotated per chunk; *after(index)* runs
+    untimed after each chunk of loop *index*. Returns seconds per step for each loop.
+    Shared by the raw variants and the ORM runners (:mod:`benchmarks.peers.harness`)."""
+    seconds = [0.0] * len(loops)
+    for number, first in enumerate(range(0, size, chunk)):
+        count = min(chunk, size - first)
+        shift = number % len(loops)
+        for index in [*range(shift, len(loops)), *range(shift)]:
+            loop = loops[index]
+            start = time.perf_counter()
+            for _ in range(count):
+                if next(loop, _END) is _END:
+                    raise RuntimeError(f"{names[index]}: the single-row loop stopped before {size} writes")
+            seconds[index] += time.perf_counter() - start
+            if after is not None:
+                after(index)
+    for name, loop in zip(names, loops):
+        if next(loop, _END) is not _END:  # runs the loop's own cleanup (a cursor closed)
+            raise RuntimeError(f"{name}: the single-row loop has more than {size} writes")
+    return [s / size for s in seconds]
 
 
 def render_cost(count: int = 2_000) -> dict[str, float]:

@@ -15,8 +15,8 @@ events and prints one JSON document on stdout. Progress lines go to stderr.
 
 A single-row body is a generator function that writes one row per step: the harness runs the
 loops of all variants of a round interleaved, ``SINGLE_CHUNK`` writes of one variant at a
-time, the order rotated per chunk (as :meth:`benchmarks.workloads.BenchDatabase.measure_single_round`
-does for the raw variants), so a slow second of the machine lands on every variant alike.
+time, the order rotated per chunk (:func:`benchmarks.workloads.interleave`, which the raw
+variants use too), so a slow second of the machine lands on every variant alike.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import TypeVar
 
 import psycopg
 
-from benchmarks.workloads import BULK_WORKLOADS, SINGLE_CHUNK, SINGLE_WORKLOADS, Workload, bulk_statement
+from benchmarks.workloads import BULK_WORKLOADS, SINGLE_WORKLOADS, Workload, bulk_statement, interleave
 from pghistory_core import sql
 
 __all__ = ["Options", "Variant", "WARMUP", "rotation", "options", "connect_kwargs", "run", "fail"]
@@ -236,24 +236,7 @@ def _timed_loops(workload: Workload, size: int, variants: list[Variant]) -> list
         if not isinstance(loop, Iterator):
             raise TypeError(f"{variant.name}: a single-row body must be a generator function (one write per step)")
         loops.append(loop)
-    seconds = [0.0] * len(variants)
-    for number, first in enumerate(range(0, size, SINGLE_CHUNK)):
-        count = min(SINGLE_CHUNK, size - first)
-        shift = number % len(variants)
-        for index in [*range(shift, len(variants)), *range(shift)]:
-            loop = loops[index]
-            start = time.perf_counter()
-            for _ in range(count):
-                if next(loop, _END) is _END:
-                    raise RuntimeError(f"{variants[index].name}: the single-row loop stopped before {size} writes")
-            seconds[index] += time.perf_counter() - start
-    for variant, loop in zip(variants, loops):
-        if next(loop, _END) is not _END:  # runs the loop's own cleanup (a cursor closed)
-            raise RuntimeError(f"{variant.name}: the single-row loop has more than {size} writes")
-    return [s / size for s in seconds]
-
-
-_END = object()
+    return interleave(loops, size, [v.name for v in variants])
 
 
 def run(
