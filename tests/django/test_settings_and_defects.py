@@ -263,6 +263,18 @@ def test_json_encoder_default_is_django_json_encoder():
     assert _last_context(obj) == {"ref": str(ref), "when": "2024-01-02", "amount": "1.50"}
 
 
+def test_json_native_metadata_is_stored_as_given():
+    # Strings, numbers, booleans and None skip the encoder round trip (the encoder would not
+    # change them); mixed with a value that needs the encoder, everything goes through it.
+    native = {"user": 7, "name": "Zoë \"q\"", "ratio": 0.1, "ok": True, "none": None, "big": 2**70}
+    with pghistory.context(**native):
+        obj = m.TrackedModel.objects.create(int_field=1, char_field="a")
+    assert _last_context(obj) == native
+    with pghistory.context(**native, when=dt.date(2024, 1, 2)):
+        obj = m.TrackedModel.objects.create(int_field=2, char_field="b")
+    assert _last_context(obj) == {**native, "when": "2024-01-02"}
+
+
 @pytest.mark.parametrize("encoder", [f"{__name__}.SetEncoder", SetEncoder], ids=["path", "class"])
 def test_json_encoder_setting_encodes_context_metadata(encoder):
     with pytest.raises(TypeError, match="set"):
