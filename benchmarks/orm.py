@@ -101,6 +101,7 @@ def _summarise(document: dict[str, object], events_per_row: dict[str, float]) ->
     raw = document["measurements"]
     assert isinstance(raw, list)  # noqa: S101 - our own runner's output
     baselines = {v["name"]: v["baseline"] for v in document["variants"]}  # type: ignore[union-attr,index]
+    probes = {v["name"] for v in document["variants"] if v.get("probe")}  # type: ignore[union-attr,index]
     medians = {(m["workload"], m["size"], m["variant"]): _median(m["samples"]["seconds"]) for m in raw}
     out = []
     for m in raw:
@@ -112,7 +113,7 @@ def _summarise(document: dict[str, object], events_per_row: dict[str, float]) ->
             "median_seconds": median,
             "ratio": median / base if base else None,
             "events_median": _median(m["samples"]["events"]),
-            "events_expected": int(events_per_row[m["workload"]] * m["size"]) if baseline else 0,
+            "events_expected": int(events_per_row[m["workload"]] * m["size"]) if baseline and m["variant"] not in probes else 0,
         })
     return out
 

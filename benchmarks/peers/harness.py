@@ -70,7 +70,9 @@ class Variant:
     writing one row per step, *size* steps).
     ``per_object`` marks a path that handles one object at a time in Python (a unit of work,
     per-object signals): its bulk sizes stop at ``--per-object-max-rows``; mark its untracked
-    baseline too, so both stop at the same size."""
+    baseline too, so both stop at the same size. A ``probe`` writes an untracked copy with
+    the library's context on (what the context transport alone costs): single-row loops
+    only, no events expected."""
 
     name: str
     description: str
@@ -80,10 +82,11 @@ class Variant:
     records: str | None = None
     clear: tuple[str, ...] = ()
     per_object: bool = False
+    probe: bool = False
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "description": self.description, "baseline": self.baseline,
-                "per_object": self.per_object}
+                "per_object": self.per_object, "probe": self.probe}
 
 
 def rotation(variants: Sequence[T], sizes: Sequence[int], repeats: int) -> Iterator[tuple[int, int, T]]:
@@ -194,6 +197,8 @@ def _plans(opts: Options) -> list[tuple[Workload, tuple[int, ...]]]:
 
 
 def _runs(opts: Options, workload: Workload, size: int, variant: Variant) -> bool:
+    if workload.bulk and variant.probe:
+        return False
     limit = opts.per_object_max_rows
     return not (workload.bulk and variant.per_object and limit is not None and size > limit)
 

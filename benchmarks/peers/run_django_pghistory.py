@@ -37,7 +37,8 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     yield harness.Variant("sql_untracked", "raw SQL on Django's cursor, untracked", "item_plain",
                           django_orm.raw(opts.schema, "item_plain"))
     yield harness.Variant("sql_ctx", "raw SQL on Django's cursor, untracked copy, context on (the context transport alone)",
-                          "item_plain_ctx", django_orm.raw(opts.schema, "item_plain_ctx", wrap), baseline="sql_untracked")
+                          "item_plain_ctx", django_orm.raw(opts.schema, "item_plain_ctx", wrap), baseline="sql_untracked",
+                          probe=True)
     for label, model, level in ((("row", row, "row level (default)")), ("stmt", stmt, "statement level")):
         records = model.pgh_event_model._meta.db_table
         yield harness.Variant(label, f"Django ORM, {level}, context on", model._meta.db_table,

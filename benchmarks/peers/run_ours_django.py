@@ -55,7 +55,8 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     yield harness.Variant("sql_untracked", "raw SQL on Django's cursor, untracked", "item_plain",
                           django_orm.raw(opts.schema, "item_plain"))
     yield harness.Variant("sql_ctx", "raw SQL on Django's cursor, untracked copy, context on (the context transport alone)",
-                          "item_plain_ctx", django_orm.raw(opts.schema, "item_plain_ctx", wrap), baseline="sql_untracked")
+                          "item_plain_ctx", django_orm.raw(opts.schema, "item_plain_ctx", wrap), baseline="sql_untracked",
+                          probe=True)
     yield harness.Variant("orm", f"Django ORM, {configuration}", table, django_orm.orm(tracked, wrap),
                           baseline="orm_untracked", records=records, clear=("pghistory_context",))
     yield harness.Variant("sql", f"raw SQL on Django's cursor, {configuration}", table,

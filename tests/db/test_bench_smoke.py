@@ -88,7 +88,7 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
             for m in entry["measurements"]:
                 assert m["events_median"] == m["events_expected"], (runner.name, m["workload"], m["variant"])
             for variant in entry["variants"]:
-                if variant["baseline"]:
+                if variant["baseline"] and not variant["probe"]:
                     assert f"{runner.name} {variant['name']}" in report, (runner.name, variant["name"])
         else:
             assert entry["status"].startswith(("not installed", "not run")), entry["status"]
@@ -113,6 +113,15 @@ def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, m
         measured = {(m["workload"], m["variant"]) for m in django["measurements"]}
         assert {("single_update", "sql"), ("single_update", "sql_untracked"), ("bulk_update", "orm")} <= measured
         assert "Single-row UPDATE on Django's cursor" in report
+        # Its context-transport probe (untracked copy, context on) runs the single-row loops
+        # only, expects no events, and is reported in that table, not as a tracked column.
+        probes = [m for m in django["measurements"] if m["variant"] == "sql_ctx"]
+        assert {m["workload"] for m in probes} == {"single_insert", "single_update", "single_delete"}
+        assert all(m["events_expected"] == 0 == m["events_median"] and m["ratio"] > 0 for m in probes)
+        assert "pghistory-django sql_ctx" not in report
+        fair = report.split("Single-row UPDATE on Django's cursor", 1)[1]
+        update = next(m for m in probes if m["workload"] == "single_update")
+        assert f"{update['median_seconds'] * 1e6:.0f} us (" in fair
     # Each adapter is also measured at row level through its statement path (and recorded
     # every event, checked above).
     row_level = {"pghistory-django": {"orm_row", "sql_row"}, "pghistory-sqlalchemy": {"core_row"},
