@@ -417,6 +417,11 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
         if cost:
             lines += [
                 "`untracked_ctx` sends the context statement to the untracked copy: the transport's own cost. "
+                "`untracked_ctx_flush` sends the same two statements through libpq's pipeline directly, "
+                "queued and written to the socket in one go: psycopg's pipeline writes each statement as "
+                "it is executed and reads what is ready in between, so the server wakes up for each; the "
+                "difference between the two is what that costs (the library cannot send its context that "
+                "way: the write's results must reach the user's cursor). "
                 "Context statements are rendered before the clock starts; rendering costs the client "
                 f"{cost['context_and_statement_us']:.0f} us per transaction (opening the context and rendering), "
                 f"{cost['statement_only_us']:.0f} us of it in `transport.context_statement`.",

@@ -33,10 +33,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import select
 import time
 from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
+from psycopg import pq
 
 import pghistory_core as ph
 from pghistory_core import sql, transport
@@ -96,7 +98,10 @@ class Variant:
     ``pairing`` names an experimental statement-level UPDATE function
     (:mod:`benchmarks.pairing`) that replaces the generated one; such variants only run the
     UPDATE workloads. A ``probe`` is untracked but sends the context statement: it shows
-    what the transport alone costs, in the single-row loops.
+    what the transport alone costs, in the single-row loops. ``one_flush`` sends the context
+    statement and the write through libpq's pipeline directly, written to the socket at once
+    (:func:`_one_flush`), instead of psycopg's pipeline: what the transport could cost if
+    the driver did that.
     """
 
     name: str
@@ -104,6 +109,7 @@ class Variant:
     context: ph.ContextMode | None = None
     pairing: str | None = None
     probe: bool = False
+    one_flush: bool = False
 
     @property
     def tracked(self) -> bool:
@@ -126,13 +132,14 @@ class Variant:
     def event_table(self) -> str:
         return self.table + "_event"
 
-    def describe(self) -> dict[str, str | None]:
+    def describe(self) -> dict[str, str | bool | None]:
         return {
             "name": self.name,
             "level": self.level.name.lower() if self.level else None,
             "context": self.context.name if self.context else None,
             "pairing": self.pairing,
             "probe": self.probe,
+            "one_flush": self.one_flush,
         }
 
 
@@ -140,6 +147,7 @@ UNTRACKED = Variant("untracked")
 VARIANTS: tuple[Variant, ...] = (
     UNTRACKED,
     Variant("untracked_ctx", None, ph.FK, probe=True),
+    Variant("untracked_ctx_flush", None, ph.FK, probe=True, one_flush=True),
     Variant("row_off", ph.Row, ph.NO_CONTEXT),
     Variant("row_fk", ph.Row, ph.FK),
     Variant("row_denorm", ph.Row, ph.DENORMALIZED),
@@ -226,14 +234,47 @@ def bulk_statement(workload: Workload, table: sql.Identifier, rows: int) -> str:
     return sql.render(statements[workload.name])
 
 
-def single_statement(workload: Workload, table: sql.Identifier) -> str:
-    # %s is the driver's placeholder for the key, bound per call (not Python formatting).
+def single_statement(workload: Workload, table: sql.Identifier, placeholder: str = "%s") -> str:
+    """The single-row write of *workload* with *placeholder* for the key, bound per call:
+    ``%s`` for psycopg, ``$1`` for libpq (never a value formatted in)."""
+    key = sql.SQL(placeholder)
     statements = {
-        "single_insert": sql.SQL("INSERT INTO {} (" + _COLUMN_LIST + ") SELECT " + _ROW_EXPRESSIONS + " FROM (SELECT %s::bigint AS g) AS s").format(table),
-        "single_update": sql.SQL("UPDATE {} SET qty = qty + 1, updated_at = updated_at + interval '1 second' WHERE id = %s").format(table),
-        "single_delete": sql.SQL("DELETE FROM {} WHERE id = %s").format(table),
+        "single_insert": sql.SQL("INSERT INTO {} (" + _COLUMN_LIST + ") SELECT " + _ROW_EXPRESSIONS + " FROM (SELECT {}::bigint AS g) AS s").format(table, key),
+        "single_update": sql.SQL("UPDATE {} SET qty = qty + 1, updated_at = updated_at + interval '1 second' WHERE id = {}").format(table, key),
+        "single_delete": sql.SQL("DELETE FROM {} WHERE id = {}").format(table, key),
     }
     return sql.render(statements[workload.name])
+
+
+def _one_flush(pgconn: pq.abc.PGconn, context: bytes, statement: bytes, key: bytes) -> None:
+    """The context statement and *statement* (key bound as ``$1``) in one libpq pipeline:
+    both queued, then the sync, written to the socket in one go; results read until the
+    sync's. psycopg's pipeline writes each statement as it is executed and reads whatever
+    answer is ready in between, so the server wakes up for each; this is the transport's
+    floor over a single-round-trip protocol, measured for comparison only."""
+    pgconn.enter_pipeline_mode()
+    error = None
+    try:
+        pgconn.send_query_params(context, None)
+        pgconn.send_query_params(statement, [key])
+        pgconn.pipeline_sync()
+        while pgconn.flush():
+            select.select([], [pgconn.socket], [])
+        while True:
+            pgconn.consume_input()
+            while not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:
+                    continue
+                if result.status == pq.ExecStatus.PIPELINE_SYNC:
+                    if error is not None:
+                        raise RuntimeError(f"one-flush pipeline failed: {error}")
+                    return
+                if result.status == pq.ExecStatus.FATAL_ERROR and error is None:
+                    error = (result.error_message or b"").decode(errors="replace").strip()
+            select.select([pgconn.socket], [], [])
+    finally:
+        pgconn.exit_pipeline_mode()
 
 
 def _context_statement() -> str:
@@ -434,6 +475,14 @@ class BenchDatabase:
         def loop(variant: Variant) -> Iterator[None]:
             statement = single_statement(workload, _ident(variant.table))
             contexts = [_context_statement() for _ in range(loops)] if variant.sends_context else None
+            if variant.one_flush and contexts is not None:
+                raw = single_statement(workload, _ident(variant.table), "$1").encode()
+                encoded = [c.encode() for c in contexts]
+                yield
+                for key in range(1, loops + 1):
+                    _one_flush(conn.pgconn, encoded[key - 1], raw, str(key).encode())
+                    yield
+                return
             yield  # everything above is built before the clock starts
             for key in range(1, loops + 1):
                 if contexts is not None:

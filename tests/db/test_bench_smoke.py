@@ -21,14 +21,16 @@ from click.testing import CliRunner
 
 import pytest
 
+import pghistory_core as ph
+from benchmarks import workloads
 from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
 from benchmarks.peers import harness
 from benchmarks.reads import READS
 from benchmarks.report import headline
 from benchmarks.run import MODES, _schedule
-from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS, BenchDatabase
+from benchmarks.workloads import BULK_WORKLOADS, SCHEMA, SINGLE_WORKLOADS, VARIANTS, BenchDatabase, single_statement
 from pghistory_cli.main import cli
-from pghistory_core import sql
+from pghistory_core import sql, transport
 
 
 def test_smoke_run_writes_every_workload_and_variant(dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,7 +203,7 @@ def test_full_mode_stops_the_pairing_experiments_at_100k_rows() -> None:
 def test_single_row_loops_interleave_every_variant_in_chunks(dsn: str) -> None:
     """One round of the single-row loop runs every key on every copy, chunk by chunk, and
     gives each variant the WAL its own chunks wrote (a tracked copy writes its events too)."""
-    chosen = tuple(v for v in VARIANTS if v.name in ("untracked", "untracked_ctx", "row_fk", "stmt_fk", "stmt_off"))
+    chosen = tuple(v for v in VARIANTS if v.name in ("untracked", "untracked_ctx", "untracked_ctx_flush", "row_fk", "stmt_fk", "stmt_off"))
     insert = next(w for w in SINGLE_WORKLOADS if w.name == "single_insert")
     update = next(w for w in SINGLE_WORKLOADS if w.name == "single_update")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -225,6 +227,34 @@ def test_single_row_loops_interleave_every_variant_in_chunks(dsn: str) -> None:
                 changed = conn.execute(sql.render(query)).fetchone()
                 assert changed == (120,), variant.name
                 assert samples[variant.name].events == (120 if variant.tracked else 0), variant.name
+        finally:
+            database.drop()
+
+
+def test_one_flush_probe_sends_context_and_write_in_one_implicit_transaction(dsn: str) -> None:
+    """The libpq pipeline of the one-flush probe: the write sees the context (its event
+    carries the context id and a context row exists), nothing stays set afterwards, and a
+    failing write raises with the server's message and leaves the connection usable."""
+    stmt_fk = next(v for v in VARIANTS if v.name == "stmt_fk")
+    insert = next(w for w in SINGLE_WORKLOADS if w.name == "single_insert")
+    ident = sql.Identifier(SCHEMA, stmt_fk.table)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        database = BenchDatabase(conn, (stmt_fk,))
+        database.create()
+        try:
+            with ph.context(source="one-flush") as active:
+                statement = transport.context_statement(active)
+            raw = single_statement(insert, ident, "$1").encode()
+            workloads._one_flush(conn.pgconn, statement.encode(), raw, b"7")
+            events = sql.SQL("SELECT id, pgh_context_id FROM {}").format(sql.Identifier(SCHEMA, stmt_fk.event_table))
+            assert conn.execute(sql.render(events)).fetchall() == [(7, active.id)]
+            contexts = sql.SQL("SELECT metadata FROM {} WHERE id = %s").format(sql.Identifier(SCHEMA, "pghistory_context"))
+            metadata = conn.execute(sql.render(contexts), (active.id,)).fetchone()
+            assert metadata == ({"source": "one-flush"},)
+            assert conn.execute("SELECT current_setting('pghistory.context_id', true)").fetchone() in {("",), (None,)}
+            with pytest.raises(RuntimeError, match="duplicate key value"):
+                workloads._one_flush(conn.pgconn, statement.encode(), raw, b"7")
+            assert conn.execute(sql.render(sql.SQL("SELECT count(*) FROM {}").format(ident))).fetchone() == (1,)
         finally:
             database.drop()
 
