@@ -100,8 +100,10 @@ def _summarise(document: dict[str, object], events_per_row: dict[str, float]) ->
     """Medians, the ratio to the variant's own untracked baseline, events vs expected."""
     raw = document["measurements"]
     assert isinstance(raw, list)  # noqa: S101 - our own runner's output
-    baselines = {v["name"]: v["baseline"] for v in document["variants"]}  # type: ignore[union-attr,index]
-    probes = {v["name"] for v in document["variants"] if v.get("probe")}  # type: ignore[union-attr,index]
+    variants = document["variants"]
+    assert isinstance(variants, list)  # noqa: S101
+    baselines = {v["name"]: v["baseline"] for v in variants}
+    probes = {v["name"] for v in variants if v.get("probe")}
     medians = {(m["workload"], m["size"], m["variant"]): _median(m["samples"]["seconds"]) for m in raw}
     out = []
     for m in raw:
@@ -118,11 +120,11 @@ def _summarise(document: dict[str, object], events_per_row: dict[str, float]) ->
     return out
 
 
-def run_runner(
+def _invoke(
     runner: Runner, python: str, dsn: str, sizes: Sequence[int], loops: int, repeats: int,
-    workloads: Sequence[str], events_per_row: dict[str, float],
-    progress: Callable[[int, int, str], None] | None = None, per_object_max_rows: int | None = None,
+    workloads: Sequence[str], progress: Callable[[int, int, str], None] | None, per_object_max_rows: int | None,
 ) -> dict[str, object]:
+    """One run of *runner*'s script: its JSON document, or ``{"status": <why not>}``."""
     schema = "pghistory_bench_" + runner.module.removeprefix("run_")
     command = [python, "-m", f"benchmarks.peers.{runner.module}", "--dsn", dsn, "--schema", schema,
                "--sizes", ",".join(map(str, sizes)), "--loops", str(loops), "--repeats", str(repeats),
@@ -143,10 +145,27 @@ def run_runner(
     output = process.stdout.read()
     if process.wait() != 0 or not output.strip():
         last = next((e for e in reversed(errors) if e.strip()), "no output")
-        return _status_only(runner, f"failed: {last}")
-    document = json.loads(output.strip().splitlines()[-1])
-    if document["status"] != "ok":
-        return _status_only(runner, str(document["status"]))
+        return {"status": f"failed: {last}"}
+    document: dict[str, object] = json.loads(output.strip().splitlines()[-1])
+    return document
+
+
+def _merged(documents: Sequence[dict[str, object]]) -> dict[str, object]:
+    """One document from several runs of the same runner: the samples of each (workload,
+    size, variant) concatenated, in run order."""
+    merged: dict[tuple[str, int, str], dict[str, list[float]]] = {}
+    for document in documents:
+        for m in document["measurements"]:  # type: ignore[attr-defined]
+            entry = merged.setdefault((m["workload"], m["size"], m["variant"]), {"seconds": [], "events": []})
+            for key in entry:
+                entry[key].extend(m["samples"][key])
+    return {
+        **documents[0],
+        "measurements": [{"workload": w, "size": size, "variant": v, "samples": samples} for (w, size, v), samples in merged.items()],
+    }
+
+
+def _measured(runner: Runner, document: dict[str, object], events_per_row: dict[str, float]) -> dict[str, object]:
     return {
         **runner.describe(),
         "status": "measured",
@@ -156,26 +175,82 @@ def run_runner(
     }
 
 
+def run_runner(
+    runner: Runner, python: str, dsn: str, sizes: Sequence[int], loops: int, repeats: int,
+    workloads: Sequence[str], events_per_row: dict[str, float],
+    progress: Callable[[int, int, str], None] | None = None, per_object_max_rows: int | None = None,
+) -> dict[str, object]:
+    """*runner*'s summary from one run of its script (every workload, *repeats* each)."""
+    document = _invoke(runner, python, dsn, sizes, loops, repeats, workloads, progress, per_object_max_rows)
+    if document["status"] != "ok":
+        return _status_only(runner, str(document["status"]))
+    return _measured(runner, document, events_per_row)
+
+
 def run_all(
     peers_python_path: str | None, dsn: str, sizes: Sequence[int], loops: int, repeats: int,
     workloads: Sequence[str], events_per_row: dict[str, float],
     progress: Callable[[str, int, int, str], None] | None = None,
     runners: Sequence[Runner] = RUNNERS, per_object_max_rows: int | None = None,
 ) -> list[dict[str, object]]:
-    """Every runner's summary, in :data:`RUNNERS` order; bulk sizes above *per_object_max_rows*
-    are skipped for the variants a runner marks as writing one object at a time."""
-    results = []
+    """Every runner's summary, in *runners* order; bulk sizes above *per_object_max_rows*
+    are skipped for the variants a runner marks as writing one object at a time.
+
+    Each runner's bulk workloads run in one run of its script. Its single-row loops run in
+    *repeats* runs of one repeat each, alternating between the runners (A B C, A B C, ...):
+    each runner's loops interleave its own variants, but two runners never run at the same
+    time, and single-row ratios measured minutes apart moved by up to 0.25x between runs of
+    the suite on this project's machine (its speed drifts). Alternating puts every
+    library's repeats in the same stretches of time, so the single-row comparison between
+    libraries (a target) compares like with like."""
+    single = [w for w in workloads if w.startswith("single_")]
+    bulk = [w for w in workloads if w not in single]
+    ready: list[tuple[Runner, str]] = []
+    results: dict[str, dict[str, object]] = {}
     for runner in runners:
         python = peers_python(peers_python_path) if runner.peer else sys.executable
         if python is None:
-            results.append(_status_only(runner, f"not installed: no peer venv given (--peers-python or {PEERS_PYTHON_ENV}; "
-                                                f"see {REQUIREMENTS})"))
+            results[runner.name] = _status_only(runner, f"not installed: no peer venv given (--peers-python or {PEERS_PYTHON_ENV}; "
+                                                        f"see {REQUIREMENTS})")
             continue
         missing = _missing(python, runner)
         if missing:
-            results.append(_status_only(runner, f"not installed: {', '.join(missing)} missing in {python}"))
+            results[runner.name] = _status_only(runner, f"not installed: {', '.join(missing)} missing in {python}")
             continue
-        step = (lambda done, total, label, name=runner.name: progress(name, done, total, label)) if progress else None
-        results.append(run_runner(runner, python, dsn, sizes, loops, repeats, workloads, events_per_row, step,
-                                  per_object_max_rows))
-    return results
+        ready.append((runner, python))
+
+    documents: dict[str, list[dict[str, object]]] = {runner.name: [] for runner, _ in ready}
+    failed: dict[str, str] = {}
+    offsets = {runner.name: 0 for runner, _ in ready}
+
+    def run(runner: Runner, python: str, count: int, chosen: list[str]) -> None:
+        """One run of *runner*'s script; its progress continues the runner's bar."""
+        last = [0]
+
+        def step(done: int, total: int, label: str) -> None:
+            last[0] = total
+            if progress is not None:
+                progress(runner.name, offsets[runner.name] + done, offsets[runner.name] + total, label)
+
+        document = _invoke(runner, python, dsn, sizes, loops, count, chosen, step, per_object_max_rows)
+        offsets[runner.name] += last[0]
+        if document["status"] == "ok":
+            documents[runner.name].append(document)
+        else:
+            failed[runner.name] = str(document["status"])
+
+    if bulk:
+        for runner, python in ready:
+            run(runner, python, repeats, bulk)
+    for _ in range(repeats if single else 0):
+        for runner, python in ready:
+            if runner.name not in failed:
+                run(runner, python, 1, single)
+    for runner, _ in ready:
+        if runner.name in failed:
+            results[runner.name] = _status_only(runner, failed[runner.name])
+        elif not documents[runner.name]:
+            results[runner.name] = _status_only(runner, "not run: no bulk or single-row workload selected")
+        else:
+            results[runner.name] = _measured(runner, _merged(documents[runner.name]), events_per_row)
+    return [results[runner.name] for runner in runners]

@@ -23,7 +23,7 @@ import pytest
 
 import pghistory_core as ph
 from benchmarks import workloads
-from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_runner
+from benchmarks.orm import PEERS_PYTHON_ENV, RUNNERS, run_all, run_runner
 from benchmarks.peers import harness
 from benchmarks.reads import READS
 from benchmarks.report import headline
@@ -165,6 +165,33 @@ def test_paths_writing_one_object_at_a_time_stop_at_their_own_size(dsn: str) -> 
     # What was measured is still complete: every event of every measured write.
     for m in result["measurements"]:
         assert m["events_median"] == m["events_expected"], m
+
+
+def test_runners_alternate_their_single_row_repeats(dsn: str) -> None:
+    """Bulk workloads run once per runner; single-row loops run one repeat per run of a
+    runner's script, alternating between runners, and the samples of those runs are merged:
+    every variant has one sample per repeat and every event recorded."""
+    pytest.importorskip("pghistory_sqlalchemy")
+    pytest.importorskip("pghistory_peewee")
+    chosen = [r for r in RUNNERS if r.name in ("pghistory-sqlalchemy", "pghistory-peewee")]
+    workloads = ["bulk_insert", "single_update"]
+    per_row = {w.name: w.events_per_row for w in (*BULK_WORKLOADS, *SINGLE_WORKLOADS)}
+    order: list[str] = []
+
+    def progress(name: str, done: int, total: int, label: str) -> None:
+        assert 0 <= done <= total, (name, done, total)
+        if not order or order[-1] != name:
+            order.append(name)
+
+    results = run_all(None, dsn, [10], 60, 2, workloads, per_row, progress, runners=chosen)
+    assert order == ["pghistory-sqlalchemy", "pghistory-peewee"] * 3  # bulk, then two single-row rounds
+    assert [r["name"] for r in results] == [r.name for r in chosen]
+    for result in results:
+        assert result["status"] == "measured", result["status"]
+        assert {m["workload"] for m in result["measurements"]} == set(workloads)
+        for m in result["measurements"]:
+            assert len(m["samples"]["seconds"]) == 2, (result["name"], m["workload"], m["variant"])
+            assert m["events_median"] == m["events_expected"], (result["name"], m)
 
 
 def test_runners_option_selects_peers_and_adapters_by_name(dsn: str, tmp_path: Path) -> None:
