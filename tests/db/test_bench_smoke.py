@@ -271,8 +271,8 @@ def test_one_flush_probe_sends_context_and_write_in_one_implicit_transaction(dsn
         try:
             with ph.context(source="one-flush") as active:
                 statement = transport.context_statement(active)
-            raw = single_statement(insert, ident, "$1").encode()
-            workloads._one_flush(conn.pgconn, statement.encode(), raw, b"7")
+            workloads._prepare(conn.pgconn, b"one_flush_insert", single_statement(insert, ident, "$1").encode())
+            workloads._one_flush(conn.pgconn, statement.encode(), b"one_flush_insert", b"7")
             events = sql.SQL("SELECT id, pgh_context_id FROM {}").format(sql.Identifier(SCHEMA, stmt_fk.event_table))
             assert conn.execute(sql.render(events)).fetchall() == [(7, active.id)]
             contexts = sql.SQL("SELECT metadata FROM {} WHERE id = %s").format(sql.Identifier(SCHEMA, "pghistory_context"))
@@ -280,7 +280,7 @@ def test_one_flush_probe_sends_context_and_write_in_one_implicit_transaction(dsn
             assert metadata == ({"source": "one-flush"},)
             assert conn.execute("SELECT current_setting('pghistory.context_id', true)").fetchone() in {("",), (None,)}
             with pytest.raises(RuntimeError, match="duplicate key value"):
-                workloads._one_flush(conn.pgconn, statement.encode(), raw, b"7")
+                workloads._one_flush(conn.pgconn, statement.encode(), b"one_flush_insert", b"7")
             assert conn.execute(sql.render(sql.SQL("SELECT count(*) FROM {}").format(ident))).fetchone() == (1,)
         finally:
             database.drop()
