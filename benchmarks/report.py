@@ -241,6 +241,11 @@ def _us(entry: Mapping[str, object]) -> str:
     return f"{float(entry['median_seconds']) * 1e6:.0f} us"  # type: ignore[arg-type]
 
 
+def _latency(entry: Mapping[str, object] | None) -> str:
+    """``"<us> us (<ratio>)"`` for a single-row measurement, ``-`` when there is none."""
+    return f"{_us(entry)} ({_ratio(entry['ratio'])})" if entry else "-"
+
+
 def _single_target(document: Document) -> dict[str, object]:
     """Our Django adapter's ``sql`` against django-pghistory's ``row_sql``, single-row UPDATE:
     the same statement, driver path and untracked baseline shape on both sides. MET when our
@@ -410,7 +415,7 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
             row = [v]
             for w in single:
                 entry = _find(document, w.name, None, v)
-                row.append(f"{_us(entry)} ({_ratio(entry['ratio'])})" if entry else "-")
+                row.append(_latency(entry))
             rows.append(row)
         lines += _table(["variant", *[w.name for w in single]], rows)
         cost = meta.get("client_context_cost")
@@ -631,7 +636,7 @@ def _fair_single_section(document: Document) -> list[str]:
         base = _orm_baseline(document, n, "single_update", v)
         probe = _orm_probe(document, n, "single_update", v)
         rows.append([f"{n} {v}" + ("" if n == PEER else " (this project)"), _us(base) if base else "-",
-                     f"{_us(probe)} ({_ratio(probe['ratio'])})" if probe else "-", _us(entry),
+                     _latency(probe), _us(entry),
                      _ratio(entry["ratio"]), f"{float(entry['events_median']):.0f}/{entry['events_expected']}"])  # type: ignore[arg-type]
     if not rows:
         return []
@@ -640,7 +645,7 @@ def _fair_single_section(document: Document) -> list[str]:
     if raw:
         probe = _find(document, "single_update", None, "untracked_ctx")
         rows.append([f"ours {default} (raw psycopg, another path: reference only)", _us(base) if base else "-",
-                     f"{_us(probe)} ({_ratio(probe['ratio'])})" if probe else "-", _us(raw),
+                     _latency(probe), _us(raw),
                      _ratio(raw["ratio"]), f"{float(raw['events_median']):.0f}/{raw['size']}"])  # type: ignore[arg-type]
     return [
         "### Single-row UPDATE on Django's cursor: the fair comparison",
@@ -769,9 +774,9 @@ def headline(document: Document) -> str:
             cells = []
             for v, _ in HEADLINE_VARIANTS:
                 entry = _find(document, w.name, None, v)
-                cells.append(f"{_us(entry)} ({_ratio(entry['ratio'])})" if entry else "-")
+                cells.append(_latency(entry))
             probe = _find(document, w.name, None, "untracked_ctx")
-            rows.append([f"{w.title} (untracked {_us(base)})", f"{_us(probe)} ({_ratio(probe['ratio'])})" if probe else "-", *cells])
+            rows.append([f"{w.title} (untracked {_us(base)})", _latency(probe), *cells])
         lines += _table(["single-row latency", "untracked, context statement sent", *[title for _, title in HEADLINE_VARIANTS]], rows)
     lines += _table(
         ("target", "measured", "status"),
