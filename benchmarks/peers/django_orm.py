@@ -22,11 +22,11 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator
 from typing import ContextManager
 
-from benchmarks.peers.harness import Body, Options, connect_kwargs
+from benchmarks.peers.harness import Body, Options, Variant, connect_kwargs
 from benchmarks.workloads import Workload, bulk_statement, row_values, single_statement
 from pghistory_core import sql
 
-__all__ = ["configure", "category_model", "item_model", "migrate", "orm", "raw"]
+__all__ = ["configure", "category_model", "item_model", "plain_models", "baselines", "migrate", "orm", "raw"]
 
 APP = "peers"
 Wrap = Callable[[], ContextManager[object]]
@@ -94,6 +94,23 @@ def item_model(name: str, table: str, category: type, **attributes: object) -> t
             **attributes,
         },
     )
+
+
+def plain_models(category: type) -> type:
+    """The untracked copies: ``item_plain`` (the baseline, returned) and ``item_plain_ctx``
+    (written with the library's context on: see :func:`baselines`)."""
+    item_model("ItemPlainCtx", "item_plain_ctx", category)
+    return item_model("ItemPlain", "item_plain", category)
+
+
+def baselines(schema: str, plain: type, wrap: Wrap) -> Iterator[Variant]:
+    """The untracked variants a library's tracked variants are measured against (ORM and
+    SQL), and ``sql_ctx``: the SQL baseline's statement on the other untracked copy with
+    *wrap*'s context on, the library's context transport alone (single-row loops only)."""
+    yield Variant("orm_untracked", "Django ORM, untracked", "item_plain", orm(plain))
+    yield Variant("sql_untracked", "raw SQL on Django's cursor, untracked", "item_plain", raw(schema, "item_plain"))
+    yield Variant("sql_ctx", "raw SQL on Django's cursor, untracked copy, context on (the context transport alone)",
+                  "item_plain_ctx", raw(schema, "item_plain_ctx", wrap), baseline="sql_untracked", probe=True)
 
 
 def migrate(category: type) -> None:

@@ -21,8 +21,7 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     import pgtrigger
 
     category = django_orm.category_model()
-    plain = django_orm.item_model("ItemPlain", "item_plain", category)
-    django_orm.item_model("ItemPlainCtx", "item_plain_ctx", category)
+    plain = django_orm.plain_models(category)
     trackers = (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
     row = pghistory.track(*trackers, level=pghistory.Row)(django_orm.item_model("ItemRow", "item_row", category))
     trackers = (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -33,12 +32,7 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     def wrap() -> pghistory.context:
         return pghistory.context(source="benchmark")
 
-    yield harness.Variant("orm_untracked", "Django ORM, untracked", "item_plain", django_orm.orm(plain))
-    yield harness.Variant("sql_untracked", "raw SQL on Django's cursor, untracked", "item_plain",
-                          django_orm.raw(opts.schema, "item_plain"))
-    yield harness.Variant("sql_ctx", "raw SQL on Django's cursor, untracked copy, context on (the context transport alone)",
-                          "item_plain_ctx", django_orm.raw(opts.schema, "item_plain_ctx", wrap), baseline="sql_untracked",
-                          probe=True)
+    yield from django_orm.baselines(opts.schema, plain, wrap)
     for label, model, level in ((("row", row, "row level (default)")), ("stmt", stmt, "statement level")):
         records = model.pgh_event_model._meta.db_table
         yield harness.Variant(label, f"Django ORM, {level}, context on", model._meta.db_table,

@@ -33,8 +33,7 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     import pgtrigger
 
     category = django_orm.category_model()
-    plain = django_orm.item_model("ItemPlain", "item_plain", category)
-    django_orm.item_model("ItemPlainCtx", "item_plain_ctx", category)
+    plain = django_orm.plain_models(category)
     tracked = pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())(
         django_orm.item_model("ItemTracked", "item_tracked", category)
     )
@@ -51,12 +50,7 @@ def setup(opts: harness.Options) -> Iterator[harness.Variant]:
     def wrap() -> pghistory.context:
         return pghistory.context(source="benchmark")
 
-    yield harness.Variant("orm_untracked", "Django ORM, untracked", "item_plain", django_orm.orm(plain))
-    yield harness.Variant("sql_untracked", "raw SQL on Django's cursor, untracked", "item_plain",
-                          django_orm.raw(opts.schema, "item_plain"))
-    yield harness.Variant("sql_ctx", "raw SQL on Django's cursor, untracked copy, context on (the context transport alone)",
-                          "item_plain_ctx", django_orm.raw(opts.schema, "item_plain_ctx", wrap), baseline="sql_untracked",
-                          probe=True)
+    yield from django_orm.baselines(opts.schema, plain, wrap)
     yield harness.Variant("orm", f"Django ORM, {configuration}", table, django_orm.orm(tracked, wrap),
                           baseline="orm_untracked", records=records, clear=("pghistory_context",))
     yield harness.Variant("sql", f"raw SQL on Django's cursor, {configuration}", table,
