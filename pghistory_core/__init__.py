@@ -48,7 +48,12 @@ from pghistory_core.history import (
 )
 from pghistory_core.lifecycle import State, Status, check, install, prune, status, uninstall
 from pghistory_core.render import all_artefacts, render_install_script
-from pghistory_core.retention import count_events_before, delete_events
+from pghistory_core.retention import (
+    count_events_before,
+    count_unreferenced_contexts,
+    delete_events,
+    delete_unreferenced_contexts,
+)
 from pghistory_core.revert import RevertPlan, revert_context, revert_event, revert_to_event
 from pghistory_core.schema import Column, Table
 from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ContextMode, Tracking
@@ -138,8 +143,10 @@ __all__ = [
     "check",
     "context",
     "count_events_before",
+    "count_unreferenced_contexts",
     "create_event",
     "delete_events",
+    "delete_unreferenced_contexts",
     "current",
     "ignore",
     "install",

@@ -8,22 +8,42 @@ large it is, and no ``pgh_created_at`` index is needed), each batch in its own t
 keeps what it did.
 
 Append-only event tables refuse: their protection exists so that history cannot be deleted,
-and retention does not bypass it (turn ``append_only`` off first, deliberately). Context rows
-in ``pghistory_context`` are kept: other event tables may still reference them.
+and retention does not bypass it (turn ``append_only`` off first, deliberately).
+
+Context rows (``pghistory_context``) are shared by every event table, so deleting events
+never deletes them. :func:`delete_unreferenced_contexts` does, as a separate step: the rows
+last written before the cut-off that no event references any more. Their metadata (who, which
+request) is often the personal data a retention policy exists to remove. "Referenced" is read
+from the catalog, not from the specs, so event tables the caller did not name (another
+application, another ORM) keep their contexts: every table with a ``pgh_context_id`` column
+and every foreign key to the context table counts. Each batch first locks its candidate rows
+(``FOR UPDATE SKIP LOCKED``: rows a writer holds are skipped), then deletes them only if a
+fresh snapshot still finds no reference. A writer attaching events to a context takes that
+row's lock in the trigger's upsert, so it either holds the row (skipped here) or waits for
+this batch and then writes the row anew: an event never ends up pointing at a deleted
+context. The re-check needs READ COMMITTED; other isolation levels are refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
 
 from pghistory_core import db, sql
 from pghistory_core.errors import ConfigurationError
 from pghistory_core.history import model_name
-from pghistory_core.render import event_table_ident
-from pghistory_core.spec import Tracking
+from pghistory_core.render import CONTEXT_TABLE, event_table_ident
+from pghistory_core.spec import DEFAULT_CONTEXT_SCHEMA, Tracking
 
-__all__ = ["count_events_before", "delete_batch_sql", "delete_events", "parse_before"]
+__all__ = [
+    "count_events_before",
+    "count_unreferenced_contexts",
+    "delete_batch_sql",
+    "delete_events",
+    "delete_unreferenced_contexts",
+    "parse_before",
+]
 
 #: Events per batch by default.
 BATCH_SIZE = 10_000
@@ -138,3 +158,158 @@ def delete_events(
             after_id = int(str(last))
         deleted[name] = total
     return deleted
+
+
+# ---------------------------------------------------------------------------- contexts
+
+
+def _check_cut_off(before: datetime.datetime, batch_size: int) -> None:
+    if not isinstance(before, datetime.datetime) or before.tzinfo is None:
+        raise ConfigurationError(
+            f"before must be a timezone-aware datetime (contexts are stored as timestamptz), got {before!r}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _context_table(conn: db.Connection, context_schema: str) -> sql.Identifier:
+    table = sql.Identifier(context_schema, CONTEXT_TABLE)
+    query = sql.SQL("SELECT to_regclass({}) IS NOT NULL").format(sql.Literal(sql.render(table)))
+    if db.fetch_all(conn, query)[0][0] is not True:
+        raise ConfigurationError(f"there is no context table {context_schema}.{CONTEXT_TABLE} in this database")
+    return table
+
+
+_REFERRERS = """SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+  AND (
+    a.attname = 'pgh_context_id'
+    OR EXISTS (
+      SELECT FROM pg_constraint k
+      WHERE k.contype = 'f' AND k.conrelid = c.oid AND k.confrelid = {context}::regclass
+        AND k.conkey = ARRAY[a.attnum]
+    )
+  )
+ORDER BY 1, 2, 3"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Referrer:
+    schema: str
+    table: str
+    column: str
+
+    def still_refers(self, context_alias: sql.Identifier, discounted: dict[tuple[str, str], datetime.datetime]) -> sql.Composable:
+        """``EXISTS`` an event (row) of this table pointing at the context row; events a
+        pending deletion will remove (*discounted*: created before a cut-off) do not count."""
+        cut_off = discounted.get((self.schema, self.table))
+        gone = sql.SQL("") if cut_off is None else sql.SQL(' AND "pgh_created_at" >= {}').format(sql.Literal(cut_off))
+        return sql.SQL("EXISTS (SELECT FROM {} WHERE {} = {}.{}{})").format(
+            sql.Identifier(self.schema, self.table), sql.Identifier(self.column), context_alias, sql.Identifier("id"), gone
+        )
+
+
+def _referrers(conn: db.Connection, table: sql.Identifier) -> list[_Referrer]:
+    """Every column that may hold a context id: ``pgh_context_id`` columns and foreign keys
+    to the context table, in any schema. A ``pgh_context_id`` of another type than uuid is
+    refused: which contexts it refers to cannot be told, and guessing could delete one in use."""
+    rows = db.fetch_all(conn, sql.SQL(_REFERRERS).format(context=sql.Literal(sql.render(table))))
+    referrers = []
+    for schema, name, column, type_ in rows:
+        if type_ != "uuid":
+            raise ConfigurationError(
+                f"{schema}.{name}.{column} is {type_}, not uuid: cannot tell which context rows it references, "
+                "so none are deleted (drop or convert that column first)"
+            )
+        referrers.append(_Referrer(str(schema), str(name), str(column)))
+    return referrers
+
+
+_ALIAS = sql.Identifier("pgh_c")
+
+
+def _unreferenced(referrers: Sequence[_Referrer], discounted: dict[tuple[str, str], datetime.datetime]) -> sql.Composable:
+    if not referrers:
+        return sql.SQL("TRUE")
+    return sql.join(" AND ", [sql.SQL("NOT ") + r.still_refers(_ALIAS, discounted) for r in referrers])
+
+
+def count_unreferenced_contexts(
+    conn: db.Connection,
+    before: datetime.datetime,
+    *,
+    context_schema: str = DEFAULT_CONTEXT_SCHEMA,
+    discounting: Sequence[Tracking] = (),
+) -> int:
+    """How many context rows last written before *before* no event references: what
+    :func:`delete_unreferenced_contexts` would delete. Events of *discounting* created
+    before *before* are counted as already gone (a dry run of :func:`delete_events`
+    followed by the context step)."""
+    _check_cut_off(before, BATCH_SIZE)
+    table = _context_table(conn, context_schema)
+    discounted = {(t.event_schema_name, t.event_table_name): before for t in discounting}
+    query = sql.SQL('SELECT count(*) FROM {} AS {} WHERE {}."updated_at" < {} AND {}').format(
+        table, _ALIAS, _ALIAS, sql.Literal(before), _unreferenced(_referrers(conn, table), discounted)
+    )
+    return int(str(db.fetch_all(conn, query)[0][0]))
+
+
+def _read_committed(conn: db.Connection) -> None:
+    level = str(db.fetch_all(conn, "SELECT current_setting('transaction_isolation')")[0][0])
+    if level != "read committed":
+        raise ConfigurationError(
+            f"deleting context rows needs READ COMMITTED (each batch re-checks references in a new snapshot "
+            f"after locking its rows); this transaction is {level.upper()}"
+        )
+
+
+def delete_unreferenced_contexts(
+    conn: db.Connection,
+    before: datetime.datetime,
+    *,
+    context_schema: str = DEFAULT_CONTEXT_SCHEMA,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Delete the context rows last written (``updated_at``) before *before* that no event
+    references any more, in batches of *batch_size* in id order, each in its own transaction
+    (a savepoint inside the caller's). Run it after :func:`delete_events`. Returns how many
+    were deleted; *progress* is called after each batch with the count so far. Rows a
+    concurrent writer is attaching events to are left for the next run (module docstring).
+    """
+    _check_cut_off(before, batch_size)
+    table = _context_table(conn, context_schema)
+    referrers = _referrers(conn, table)
+    unreferenced = _unreferenced(referrers, {})
+    total = 0
+    after_id: str | None = None
+    while True:
+        with db.transaction(conn):
+            _read_committed(conn)
+            after = sql.SQL("") if after_id is None else sql.SQL(' AND "id" > {}::uuid').format(sql.Literal(after_id))
+            locked = [
+                str(row[0])
+                for row in db.fetch_all(
+                    conn,
+                    sql.SQL(
+                        'SELECT "id" FROM {} WHERE "updated_at" < {}{} ORDER BY "id" LIMIT {} FOR UPDATE SKIP LOCKED'
+                    ).format(table, sql.Literal(before), after, sql.Literal(batch_size)),
+                )
+            ]
+            if locked:
+                # A new statement, so a new snapshot: events committed while the rows were
+                # being locked are seen.
+                delete = sql.SQL(
+                    'WITH "pgh_gone" AS (DELETE FROM {} AS {} WHERE {}."id" = ANY({}::uuid[]) AND {} RETURNING 1) '
+                    'SELECT count(*) FROM "pgh_gone"'
+                ).format(table, _ALIAS, _ALIAS, sql.Literal(locked), unreferenced)
+                total += int(str(db.fetch_all(conn, delete)[0][0]))
+        if progress is not None:
+            progress(total)
+        if len(locked) < batch_size:
+            return total
+        after_id = locked[-1]

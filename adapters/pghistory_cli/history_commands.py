@@ -33,6 +33,7 @@ import pghistory_core as ph
 from pghistory_core import Tracking, history, revert
 from pghistory_core.backfill import BATCH_SIZE
 from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
+from pghistory_core.render import CONTEXT_TABLE
 from pghistory_core.retention import parse_before
 from pghistory_core.history import Event, RowVersion
 from pghistory_core.revert import RevertPlan
@@ -444,40 +445,68 @@ def backfill_command(specs: tuple[str, ...], dsn: str | None, table: str, label:
 @click.option("--before", "before_text", required=True, metavar="TIMESTAMP",
               help="Delete the events created before this time: ISO 8601 with a time zone offset.")
 @click.option("--table", metavar="SCHEMA.TABLE", help="Only this tracked table's event tables (default: every spec's).")
+@click.option("--contexts", is_flag=True,
+              help="Then delete the context rows last written before --before that no event (in any table) "
+                   "references any more.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=RETENTION_BATCH_SIZE, show_default=True,
-              help="Events per batch (one transaction each).")
-@click.option("--dry-run", is_flag=True, help="Only count the events that would be deleted.")
+              help="Events (or context rows) per batch, one transaction each.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
 def retention_command(
-    specs: tuple[str, ...], dsn: str | None, before_text: str, table: str | None, batch_size: int, dry_run: bool, yes: bool
+    specs: tuple[str, ...], dsn: str | None, before_text: str, table: str | None, contexts: bool, batch_size: int,
+    dry_run: bool, yes: bool,
 ) -> None:
     """Delete the events older than --before from the specs' event tables.
 
     Deletes in batches in pgh_id order, each in its own transaction. Append-only event
-    tables are refused. Context rows are kept (other event tables may reference them).
+    tables are refused. Context rows are shared by every event table and kept, unless
+    --contexts: then the ones last written before --before that no event references any
+    more (in any table of the database) are deleted after the events.
     """
     try:
         before = parse_before(before_text)
     except ph.ConfigurationError as exc:
         raise CliError(str(exc)) from None
     trackings = _trackings(specs, table)
+    schemas = sorted({t.context_schema for t in trackings if t.context == ph.FK}) if contexts else []
+    if contexts and not schemas:
+        raise CliError("--contexts: none of the chosen trackings stores its contexts in a context table (context=FK)")
+    context_tables = {schema: f"{schema}.{CONTEXT_TABLE}" for schema in schemas}
     with connect(dsn) as conn:
-        if dry_run:
-            for name, count in ph.count_events_before(conn, trackings, before).items():
-                click.echo(f"{name}: {count} events before {before}")
-            return
         counts = ph.count_events_before(conn, trackings, before)  # also refuses append-only tables
+        context_counts = {
+            schema: ph.count_unreferenced_contexts(conn, before, context_schema=schema, discounting=trackings)
+            for schema in schemas
+        }
+        if dry_run:
+            for name, count in counts.items():
+                click.echo(f"{name}: {count} events before {before}")
+            for schema, count in context_counts.items():
+                click.echo(f"{context_tables[schema]}: {count} context rows before {before} that no event "
+                           "would reference any more")
+            return
         if not yes:
             listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
-            click.confirm(f"Delete the events created before {before} from {listed}? This deletes history.",
+            also = "".join(f", then the unreferenced context rows of {context_tables[schema]} ({count})"
+                           for schema, count in context_counts.items())
+            click.confirm(f"Delete the events created before {before} from {listed}{also}? This deletes history.",
                           abort=True, err=True)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console(), transient=True) as progress:
             tasks = {name: progress.add_task(name, total=count) for name, count in counts.items()}
             deleted = ph.delete_events(conn, trackings, before, batch_size=batch_size,
                                        progress=lambda name, done: progress.update(tasks[name], completed=done))
+            contexts_deleted: dict[str, int] = {}
+            for schema, count in context_counts.items():
+                task = progress.add_task(context_tables[schema], total=count)
+                contexts_deleted[schema] = ph.delete_unreferenced_contexts(
+                    conn, before, context_schema=schema, batch_size=batch_size,
+                    progress=lambda done, task=task: progress.update(task, completed=done),  # type: ignore[misc]
+                )
     for name, count in deleted.items():
         click.echo(f"{name}: {count} events deleted")
+    for schema, count in contexts_deleted.items():
+        click.echo(f"{context_tables[schema]}: {count} context rows deleted")
 
 
 def register(group: click.Group) -> None:

@@ -87,3 +87,27 @@ def test_retention_asks_before_deleting(monkeypatch):
     with pytest.raises(CommandError, match="nothing deleted"):
         _run("pghistory_retention", "testapp.Document", "--before", "2999-01-01T00:00:00+00:00")
     assert m.DocumentEvent.objects.count() == 1
+
+
+def test_retention_with_contexts_deletes_the_context_rows_left_without_events():
+    from pghistory_django.models import Context
+
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    with pghistory.context(user="someone who left"):
+        gone = m.Document.objects.create(title="old")
+    with pghistory.context(user="still here"):
+        m.Document.objects.create(title="new")
+    gone_context = m.DocumentEvent.objects.get(pgh_obj_id=gone.pk).pgh_context_id
+    m.DocumentEvent.objects.filter(pgh_obj_id=gone.pk).update(pgh_created_at=old)
+    Context.objects.update(updated_at=old)  # both last written long ago; one keeps an event
+    cut = "2021-01-01T00:00:00+00:00"
+    dry = _run("pghistory_retention", "testapp.Document", "--before", cut, "--contexts", "--dry-run")
+    assert dry.splitlines() == [
+        "public.testapp_documentevent: 1 events before 2021-01-01 00:00:00+00:00",
+        "public.pghistory_context: 1 context rows before 2021-01-01 00:00:00+00:00 that no event would reference any more",
+    ]
+    done = _run("pghistory_retention", "testapp.Document", "--before", cut, "--contexts", "--yes")
+    assert done.splitlines() == ["public.testapp_documentevent: 1 events deleted",
+                                 "public.pghistory_context: 1 context rows deleted"]
+    assert [c.metadata["user"] for c in Context.objects.all()] == ["still here"]
+    assert not Context.objects.filter(pk=gone_context).exists()

@@ -33,3 +33,14 @@ def test_backfill_then_retention(pdb):
     cut = dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc)
     assert ph.delete_events(pdb.connection(), tracking, cut) == {"public.account_event": 2}
     assert sorted(e.username for e in Account.pgh_event_model.select()) == ["u2", "u3", "u4"]
+
+    # Account stores its context denormalized, so the shared table has no row for it; a row
+    # with the same id (as FK-mode tables would write) goes only once no event references it.
+    pdb.execute_sql(
+        "INSERT INTO pghistory_context (id, updated_at) SELECT DISTINCT pgh_context_id, timestamptz '2020-01-01+00' FROM account_event"
+    )
+    assert ph.delete_unreferenced_contexts(pdb.connection(), cut) == 0
+    later = dt.datetime(2999, 1, 1, tzinfo=dt.timezone.utc)
+    assert ph.delete_events(pdb.connection(), tracking, later) == {"public.account_event": 3}
+    assert ph.delete_unreferenced_contexts(pdb.connection(), cut) == 1
+    assert pdb.execute_sql("SELECT count(*) FROM pghistory_context").fetchone() == (0,)

@@ -53,5 +53,15 @@ def test_backfill_then_retention(dsn: str) -> None:
             assert ph.delete_events(conn.connection.driver_connection, tracking, cut) == {"public.item_event": 2}
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM item_event")).scalar() == 4
+
+        # The backfill's context row goes only once no event references it.
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE pghistory_context SET updated_at = '2020-01-01+00'"))
+            driver = conn.connection.driver_connection
+            assert ph.delete_unreferenced_contexts(driver, cut) == 0
+            conn.execute(sa.text("DELETE FROM item_event"))
+            assert ph.delete_unreferenced_contexts(driver, cut) == 1
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM pghistory_context")).scalar() == 0
     finally:
         engine.dispose()
