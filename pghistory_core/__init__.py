@@ -46,8 +46,8 @@ from pghistory_core.history import (
     object_history,
     table_as_of,
 )
-from pghistory_core.lifecycle import State, Status, check, install, prune, status, uninstall
-from pghistory_core.render import all_artefacts, render_install_script
+from pghistory_core.lifecycle import State, Status, check, install, prune, render_install_script, status, uninstall
+from pghistory_core.render import all_artefacts
 from pghistory_core.retention import (
     count_events_before,
     count_unreferenced_contexts,

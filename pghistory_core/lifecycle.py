@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from pghistory_core import db, names, sql
 from pghistory_core.errors import DriftError, PghistoryError
-from pghistory_core.render import Artefact, all_artefacts, event_columns, event_table_ident
+from pghistory_core.render import Artefact, all_artefacts, event_table_migration
 from pghistory_core.spec import Tracking
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "is_drift",
     "parse_comment",
     "record_installed",
+    "record_sql",
+    "render_install_script",
     "COMMENT_PREFIX",
 ]
 
@@ -90,8 +92,11 @@ class _Found:
         return (self.kind, self.schema, on, self.name)
 
 
+_DEFINITION_HASH_CHARS = 16
+
+
 def _definition_hash(definition: str) -> str:
-    return names.stable_hash(definition, 16)
+    return names.stable_hash(definition, _DEFINITION_HASH_CHARS)
 
 
 def parse_comment(comment: str | None) -> tuple[str, str] | None:
@@ -110,6 +115,23 @@ def _values_list(rows: Sequence[tuple[str, ...]]) -> sql.Composable:
     )
 
 
+# What Postgres reports as each kind's definition; its hash is the comment's second part.
+# The catalog query reads it for every object, the record statement for one.
+_TRIGGER_DEFINITION = "pg_get_triggerdef(t.oid)"
+_FUNCTION_DEFINITION = "p.prosrc || coalesce(array_to_string(p.proconfig, ','), '')"
+_TABLE_DEFINITION = (
+    "(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)\n"
+    "          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+)
+_FROM_TRIGGER = """  FROM pg_trigger t
+  JOIN pg_class c ON c.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace"""
+_FROM_FUNCTION = """  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace"""
+_FROM_TABLE = """  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace"""
+
+
 def _catalog_query(artefacts: Sequence[Artefact]) -> sql.Composable:
     """One query returning our objects and every object an artefact names."""
     triggers = [(a.table[0], a.table[1], a.name) for a in artefacts if a.kind == "trigger" and a.table]
@@ -123,29 +145,24 @@ def _catalog_query(artefacts: Sequence[Artefact]) -> sql.Composable:
         return sql.SQL("(" + columns + ") IN (") + _values_list(rows) + sql.SQL(")")
 
     return sql.SQL(
-        """
+        f"""
 SELECT 'trigger', n.nspname::text, c.relname::text, t.tgname::text, d.description,
-       pg_get_triggerdef(t.oid), t.tgenabled::text
-  FROM pg_trigger t
-  JOIN pg_class c ON c.oid = t.tgrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
+       {_TRIGGER_DEFINITION}, t.tgenabled::text
+{_FROM_TRIGGER}
   LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0
- WHERE NOT t.tgisinternal AND (d.description LIKE {like} OR {triggers})
+ WHERE NOT t.tgisinternal AND (d.description LIKE {{like}} OR {{triggers}})
 UNION ALL
 SELECT 'function', n.nspname::text, '', p.proname::text, d.description,
-       p.prosrc || coalesce(array_to_string(p.proconfig, ','), ''), NULL
-  FROM pg_proc p
-  JOIN pg_namespace n ON n.oid = p.pronamespace
+       {_FUNCTION_DEFINITION}, NULL
+{_FROM_FUNCTION}
   LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
- WHERE d.description LIKE {like} OR {functions}
+ WHERE d.description LIKE {{like}} OR {{functions}}
 UNION ALL
 SELECT 'table', n.nspname::text, '', c.relname::text, d.description,
-       (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
-          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), NULL
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
+       {_TABLE_DEFINITION}, NULL
+{_FROM_TABLE}
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relkind IN ('r', 'p') AND (d.description LIKE {like} OR {tables})
+ WHERE c.relkind IN ('r', 'p') AND (d.description LIKE {{like}} OR {{tables}})
 """
     ).format(
         like=like,
@@ -153,6 +170,56 @@ SELECT 'table', n.nspname::text, '', c.relname::text, d.description,
         functions=named("n.nspname, p.proname", functions),
         tables=named("n.nspname, c.relname", tables),
     )
+
+
+def _definition_query(artefact: Artefact) -> sql.Composable:
+    """The definition the catalog query reports for *artefact*, as a scalar subquery."""
+    if artefact.kind == "trigger":
+        assert artefact.table is not None  # noqa: S101 - every trigger artefact is on a table
+        where = sql.SQL(" WHERE NOT t.tgisinternal AND n.nspname = {} AND c.relname = {} AND t.tgname = {}").format(
+            sql.Literal(artefact.table[0]), sql.Literal(artefact.table[1]), sql.Literal(artefact.name)
+        )
+        head = f"SELECT {_TRIGGER_DEFINITION}\n{_FROM_TRIGGER}\n"
+    elif artefact.kind == "function":
+        where = sql.SQL(" WHERE n.nspname = {} AND p.proname = {}").format(
+            sql.Literal(artefact.schema), sql.Literal(artefact.name)
+        )
+        head = f"SELECT {_FUNCTION_DEFINITION}\n{_FROM_FUNCTION}\n"
+    else:
+        where = sql.SQL(" WHERE c.relkind IN ('r', 'p') AND n.nspname = {} AND c.relname = {}").format(
+            sql.Literal(artefact.schema), sql.Literal(artefact.name)
+        )
+        head = f"SELECT {_TABLE_DEFINITION}\n{_FROM_TABLE}\n"
+    return sql.SQL("(" + head) + where + sql.SQL(" LIMIT 1)")
+
+
+def record_sql(artefact: Artefact) -> sql.Composable:
+    """The statement writing *artefact*'s ``pghistory:<content hash>:<definition hash>``
+    comment, the definition hash computed by the server from what it reports (the same
+    SHA-256 prefix :func:`status` compares), so it needs no round trip: install runs it,
+    and the install script and offline migrations carry it. Raises (SQL error) if the
+    object does not exist."""
+    prefix = f"{COMMENT_PREFIX}{artefact.content_hash}:"
+    body = sql.render(
+        sql.SQL(
+            "\nDECLARE\n"
+            "    v_definition text := {definition};\n"
+            "BEGIN\n"
+            "    IF v_definition IS NULL THEN\n"
+            "        RAISE EXCEPTION 'pghistory: % was not created by its SQL', {name};\n"
+            "    END IF;\n"
+            "    EXECUTE {comment_on} || quote_literal(\n"
+            "        {prefix} || left(encode(sha256(convert_to(v_definition, 'UTF8')), 'hex'), {length}));\n"
+            "END\n"
+        ).format(
+            definition=_definition_query(artefact),
+            name=sql.Literal(f"{artefact.kind} {artefact.display_name}"),
+            comment_on=sql.Literal(f"COMMENT ON {sql.render(artefact.comment_target)} IS "),
+            prefix=sql.Literal(prefix),
+            length=sql.Literal(_DEFINITION_HASH_CHARS),
+        )
+    )
+    return sql.SQL("DO {}").format(sql.dollar_quote(body))
 
 
 def _read_catalog(conn: db.Connection, artefacts: Sequence[Artefact]) -> dict[tuple[str, str, str, str], _Found]:
@@ -221,43 +288,6 @@ def check(conn: db.Connection, trackings: Sequence[Tracking]) -> list[Status]:
 ProgressCallback = Callable[[str], None]
 
 
-def _migrate_event_table(conn: db.Connection, tracking: Tracking) -> list[sql.Composable]:
-    """ALTERs that bring an existing event table to the spec's columns (never drops)."""
-    ident = event_table_ident(tracking)
-    expected = event_columns(tracking)
-    rows = db.fetch_all(
-        conn,
-        sql.SQL(
-            "SELECT a.attname::text, a.atttypid::bigint FROM pg_attribute a "
-            "WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped"
-        ).format(sql.Literal(sql.render(ident))),
-    )
-    current = {str(name): int(oid) for name, oid in rows}  # type: ignore[call-overload]
-    wanted = [(n, t) for n, t in expected if n != "pgh_id"]
-    oids = dict(
-        (str(t), int(o) if o is not None else None)  # type: ignore[call-overload]
-        for t, o in db.fetch_all(
-            conn,
-            sql.SQL("SELECT t, to_regtype(t)::oid::bigint FROM unnest(ARRAY[{}]::text[]) AS t").format(
-                sql.join(", ", [sql.Literal(t) for _, t in wanted])
-            ),
-        )
-    )
-    statements: list[sql.Composable] = []
-    for name, type_ in wanted:
-        if name not in current:
-            statements.append(
-                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(ident, sql.Identifier(name), sql.SQL(type_))
-            )
-        elif oids.get(type_) is not None and oids[type_] != current[name]:
-            statements.append(
-                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}::{}").format(
-                    ident, sql.Identifier(name), sql.SQL(type_), sql.Identifier(name), sql.SQL(type_)
-                )
-            )
-    return statements
-
-
 def install(
     conn: db.Connection, trackings: Sequence[Tracking], *, progress: ProgressCallback | None = None
 ) -> list[Status]:
@@ -279,9 +309,8 @@ def install(
             if progress:
                 progress(f"{current.state.value}: {artefact.kind} {artefact.display_name}")
             tracking = by_table.get((artefact.schema, artefact.name)) if artefact.kind == "table" else None
-            if artefact.kind == "table" and current.state == State.OUTDATED and tracking is not None:
-                for statement in _migrate_event_table(conn, tracking):
-                    db.execute(conn, statement)
+            if current.state == State.OUTDATED and tracking is not None:
+                db.execute(conn, event_table_migration(tracking))
             db.execute(conn, artefact.create)
             touched.append(artefact)
             changed.append(current)
@@ -291,21 +320,30 @@ def install(
 
 def record_installed(conn: db.Connection, artefacts: Sequence[Artefact]) -> None:
     """Write the ``pghistory:<content hash>:<definition hash>`` comment of objects just
-    created from *artefacts*' SQL, reading their definitions back in one query.
+    created from *artefacts*' SQL (:func:`record_sql`, one round trip for all).
 
     :func:`install` calls it; so do tools that run the create SQL themselves (migrations).
     """
-    if not artefacts:
-        return
-    after = _read_catalog(conn, artefacts)
-    comments = []
+    if artefacts:
+        db.execute(conn, sql.join(";\n", [record_sql(a) for a in artefacts]))
+
+
+def render_install_script(trackings: Sequence[Tracking]) -> str:
+    """The whole install as one SQL script, to review or to apply without pghistory
+    (``psql -1 -f``, a migration file): what :func:`install` would run on an empty database,
+    and the same on one that has an older install (event tables gain missing columns,
+    functions and triggers are replaced). Each object is recorded as installed, so
+    :func:`status` and ``pghistory check`` report it ``installed`` afterwards."""
+    artefacts = all_artefacts(trackings)
+    by_table = {(t.event_schema_name, t.event_table_name): t for t in trackings}
+    scripts = []
     for artefact in artefacts:
-        item = after.get(artefact.key)
-        if item is None:
-            raise PghistoryError(f"{artefact.kind} {artefact.display_name} was not created by its SQL")
-        text = f"{COMMENT_PREFIX}{artefact.content_hash}:{_definition_hash(item.definition)}"
-        comments.append(artefact.comment_sql(text))
-    db.execute(conn, sql.join(";\n", comments))
+        tracking = by_table.get((artefact.schema, artefact.name)) if artefact.kind == "table" else None
+        if tracking is not None:
+            scripts.append(sql.render(event_table_migration(tracking)) + ";")
+        scripts.append(sql.render(artefact.create).rstrip(";") + ";")
+        scripts.append(sql.render(record_sql(artefact)) + ";")
+    return "\n\n".join(scripts) + "\n"
 
 
 def _drop_statement(item: Status) -> sql.Composable:

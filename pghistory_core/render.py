@@ -336,6 +336,48 @@ def event_table(tracking: Tracking) -> Artefact:
     )
 
 
+def event_table_migration(tracking: Tracking) -> sql.Composable:
+    """A ``DO`` block that brings an existing event table to the spec's columns: adds the
+    missing ones, changes the type of those whose type differs (``USING column::type``),
+    never drops. Does nothing when the table does not exist yet, so it can run before
+    :func:`event_table`'s create SQL (whose indexes may need an added column): ``install``
+    runs it for an outdated table, and the install script before every event table.
+    """
+    ident = event_table_ident(tracking)
+    steps = []
+    for name, type_ in event_columns(tracking):
+        if name == "pgh_id":
+            continue
+        column = sql.Identifier(name)
+        steps.append(
+            sql.SQL(
+                "    SELECT a.atttypid INTO v_type FROM pg_attribute a\n"
+                "     WHERE a.attrelid = v_table AND a.attname = {name} AND a.attnum > 0 AND NOT a.attisdropped;\n"
+                "    IF NOT FOUND THEN\n"
+                "        ALTER TABLE {table} ADD COLUMN {column} {type};\n"
+                "    ELSIF v_type IS DISTINCT FROM to_regtype({type_text}) AND to_regtype({type_text}) IS NOT NULL THEN\n"
+                "        ALTER TABLE {table} ALTER COLUMN {column} TYPE {type} USING {column}::{type};\n"
+                "    END IF;\n"
+            ).format(
+                name=sql.Literal(name), table=ident, column=column, type=sql.SQL(type_), type_text=sql.Literal(type_)
+            )
+        )
+    body = sql.render(
+        sql.SQL(
+            "\nDECLARE\n"
+            "    v_table regclass := to_regclass({});\n"
+            "    v_type oid;\n"
+            "BEGIN\n"
+            "    IF v_table IS NULL THEN\n"
+            "        RETURN;\n"
+            "    END IF;\n"
+        ).format(sql.Literal(sql.render(ident)))
+        + sql.join("", steps)
+        + sql.SQL("END\n")
+    )
+    return sql.SQL("DO {}").format(sql.dollar_quote(body))
+
+
 # ----------------------------------------------------------------------------- triggers
 
 
@@ -665,9 +707,3 @@ def all_artefacts(trackings: Sequence[Tracking]) -> list[Artefact]:
                 f"{other.owner} and {artefact.owner}); rename a label or give an explicit event_table"
             )
     return result
-
-
-def render_install_script(trackings: Sequence[Tracking]) -> str:
-    """The whole install as one SQL script (for review, or for a migration file)."""
-    scripts = [sql.render(a.create).rstrip(";") + ";" for a in all_artefacts(trackings)]
-    return "\n\n".join(scripts) + "\n"

@@ -121,14 +121,20 @@ def ls_command(specs: tuple[str, ...], dsn: str | None, as_json: bool) -> None:
 @click.command("install")
 @spec_option()
 @dsn_option
-def install_command(specs: tuple[str, ...], dsn: str | None) -> None:
+@click.option("--sql", "as_sql", is_flag=True,
+              help="Print the install as an SQL script instead (no database needed); apply it with psql -1 -f.")
+def install_command(specs: tuple[str, ...], dsn: str | None, as_sql: bool) -> None:
     """Install or update the history tables, functions and triggers of the specs.
 
     Idempotent: objects already installed are not touched. Runs in one transaction, so a
     failure leaves the database as it was. Event tables are never dropped; new columns
-    are added to them.
+    are added to them. With --sql, prints the script that does the same (and records each
+    object as installed, so `pghistory check` passes after it) without connecting.
     """
     trackings = trackings_from(specs)
+    if as_sql:
+        click.echo(ph.render_install_script(trackings), nl=False)
+        return
     total = len(ph.all_artefacts(trackings))
     console = out_console()
     with connect(dsn) as conn:

@@ -26,8 +26,9 @@ what Alembic cannot see:
 
 Applying an object (:func:`apply_object`) runs its SQL and then writes the comment
 ``pghistory:<content hash>:<definition hash>`` the core's ``install`` writes, with the
-definition hash of what Postgres now reports, so ``pghistory check`` reports no drift
-after ``alembic upgrade``.
+definition hash of what Postgres now reports (computed by the server:
+:func:`pghistory_core.lifecycle.record_sql`), so ``pghistory check`` reports no drift
+after ``alembic upgrade``, online or from the script ``alembic upgrade --sql`` prints.
 
 Event tables holding rows are never dropped by autogenerate unless asked: when a tracking
 is removed, Alembic sees its event table (and possibly ``pghistory_context``) in the
@@ -48,10 +49,6 @@ Registration (see :func:`register` and ``docs/sqlalchemy.md``):
 - Older Alembic: :func:`register` adds the comparator to the global
   ``alembic.autogenerate.comparators`` registry (``dispatch_for("schema")``); nothing else
   to configure.
-
-Online migrations only: writing the comment needs the definition Postgres reports after
-the object is created, so ``alembic upgrade --sql`` raises
-:class:`pghistory_core.UnsupportedError`.
 """
 
 from __future__ import annotations
@@ -163,29 +160,37 @@ def _comment_sql(obj: HistoryObject, text: str | None) -> sql.Composable:
     return sql.SQL("COMMENT ON ") + sql.SQL(obj.comment_target) + sql.SQL(" IS ") + value
 
 
-def apply_object(conn: db.Connection, obj: HistoryObject) -> None:
-    """Create (or replace) *obj* and write its pghistory comment.
+def _apply_statements(obj: HistoryObject) -> list[sql.Composable]:
+    """Create (or replace) *obj*, then write its pghistory comment.
 
     Tables are only adopted: their ``CREATE TABLE IF NOT EXISTS`` is a no-op after
     Alembic's own ``create_table``/``add_column``; the comment records the content hash
-    and the columns Postgres now reports. With ``obj.comment`` set (a downgrade restoring
+    and the columns Postgres now reports (the same statement ``install`` runs, computed by
+    the server, so it works offline too). With ``obj.comment`` set (a downgrade restoring
     the previous state) that exact comment is written instead.
     """
-    db.execute(conn, obj.create_sql)
-    if obj.comment is not None:
-        db.execute(conn, _comment_sql(obj, obj.comment))
-        return
-    # The same comment install writes: content hash and the definition Postgres reports.
-    lifecycle.record_installed(conn, [obj.artefact()])
+    comment = _comment_sql(obj, obj.comment) if obj.comment is not None else lifecycle.record_sql(obj.artefact())
+    return [sql.SQL(obj.create_sql), comment]
 
 
-def remove_object(conn: db.Connection, obj: HistoryObject) -> None:
+def _remove_statements(obj: HistoryObject) -> list[sql.Composable]:
     """Drop a trigger or function; for a table, only its pghistory comment is removed
     (dropping tables is Alembic's ``drop_table``, never ours)."""
     if obj.kind == "table":
-        db.execute(conn, _comment_sql(obj, obj.comment))
-    else:
-        db.execute(conn, obj.drop_sql)
+        return [_comment_sql(obj, obj.comment)]
+    return [sql.SQL(obj.drop_sql)]
+
+
+def apply_object(conn: db.Connection, obj: HistoryObject) -> None:
+    """Create (or replace) *obj* and write its pghistory comment (:func:`_apply_statements`)."""
+    for statement in _apply_statements(obj):
+        db.execute(conn, statement)
+
+
+def remove_object(conn: db.Connection, obj: HistoryObject) -> None:
+    """Drop a trigger or function, or remove a table's pghistory comment."""
+    for statement in _remove_statements(obj):
+        db.execute(conn, statement)
 
 
 # --------------------------------------------------------------------------- operations
@@ -259,30 +264,36 @@ class ReplaceHistoryObjectOp(MigrateOperation):
         )
 
 
-def _bind(operations: Operations) -> CoreConnection:
-    if operations.migration_context.as_sql:
-        raise ph.UnsupportedError(
-            "pghistory migrations need a database connection (the comment records the definition Postgres "
-            "reports after creating each object); offline `alembic upgrade --sql` is not supported"
-        )
-    return CoreConnection(operations.get_bind())
+def _run(operations: Operations, statements: Sequence[sql.Composable]) -> None:
+    """Execute *statements* on the migration's connection or, offline (``alembic upgrade
+    --sql``), write them to the script Alembic prints, as they are (no bind-parameter
+    parsing: PL/pgSQL bodies hold ``:=`` and ``::``)."""
+    context = operations.migration_context
+    if context.as_sql:
+        impl = context.impl
+        for statement in statements:
+            impl.static_output(sql.render(statement).rstrip().rstrip(";") + impl.command_terminator)
+        return
+    conn = CoreConnection(operations.get_bind())
+    for statement in statements:
+        db.execute(conn, statement)
 
 
 @Operations.implementation_for(CreateHistoryObjectOp)
 def _create(operations: Operations, operation: CreateHistoryObjectOp) -> None:
-    apply_object(_bind(operations), operation.obj)
+    _run(operations, _apply_statements(operation.obj))
 
 
 @Operations.implementation_for(DropHistoryObjectOp)
 def _drop(operations: Operations, operation: DropHistoryObjectOp) -> None:
-    remove_object(_bind(operations), operation.obj)
+    _run(operations, _remove_statements(operation.obj))
 
 
 @Operations.implementation_for(ReplaceHistoryObjectOp)
 def _replace(operations: Operations, operation: ReplaceHistoryObjectOp) -> None:
     # A trigger's create SQL drops the trigger of the same name first; a function's is
     # CREATE OR REPLACE; a table is only adopted (Alembic altered it already).
-    apply_object(_bind(operations), operation.obj)
+    _run(operations, _apply_statements(operation.obj))
 
 
 # ---------------------------------------------------------------------------- rendering

@@ -8,6 +8,7 @@ no drift, and autogenerating again must find nothing to do.
 
 from __future__ import annotations
 
+import io
 import pathlib
 from collections.abc import Iterator
 from decimal import Decimal
@@ -37,15 +38,25 @@ import pghistory_sqlalchemy.migrations as pgh_migrations
 
 pgh_migrations.register()
 config = context.config
-with config.attributes["engine"].connect() as connection:
+if context.is_offline_mode():  # alembic upgrade --sql: the script goes to the buffer
     context.configure(
-        connection=connection,
+        url=config.attributes["engine"].url,
         target_metadata=config.attributes["metadata"],
-        autogenerate_plugins=["alembic.autogenerate.*", pgh_migrations.PLUGIN_NAME],
-        **config.attributes.get("options", {}),
+        literal_binds=True,
+        output_buffer=config.attributes["buffer"],
     )
     with context.begin_transaction():
         context.run_migrations()
+else:
+    with config.attributes["engine"].connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=config.attributes["metadata"],
+            autogenerate_plugins=["alembic.autogenerate.*", pgh_migrations.PLUGIN_NAME],
+            **config.attributes.get("options", {}),
+        )
+        with context.begin_transaction():
+            context.run_migrations()
 '''
 
 
@@ -227,6 +238,53 @@ def test_migration_script_is_self_contained(alembic_env: Config, engine: sa.Engi
     alembic_env.attributes["metadata"] = None  # upgrade never reads the models
     command.upgrade(alembic_env, "head")
     _check(engine, v1)
+
+
+def _offline(config: Config, step: str, revision: str) -> str:
+    """The SQL ``alembic upgrade/downgrade --sql`` prints for *revision*."""
+    buffer = io.StringIO()
+    config.attributes["buffer"] = buffer
+    getattr(command, step)(config, revision, sql=True)
+    return buffer.getvalue()
+
+
+def _apply_by_hand(engine: sa.Engine, script: str) -> None:
+    """Run *script* as psql would: as text, no parameters (it holds its own BEGIN/COMMIT)."""
+    with engine.connect() as conn:
+        conn.connection.driver_connection.execute(script)  # type: ignore[union-attr]
+
+
+def test_offline_sql_applied_by_hand_leaves_no_drift(alembic_env: Config, engine: sa.Engine) -> None:
+    """``alembic upgrade --sql``: the printed script, run without Alembic or pghistory (as a
+    DBA would with psql), installs the history objects and records them, so ``check``
+    finds no drift and autogenerate nothing to do; the downgrade script undoes it."""
+    v1, _ = _models(1)
+    v2, Cash2 = _models(2)
+    _revision(alembic_env, v1, "v1")
+    command.upgrade(alembic_env, "head")
+    _revision(alembic_env, v2, "v2")
+    command.downgrade(alembic_env, "base")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE alembic_version"))  # a database that never saw Alembic
+
+    upgrade = _offline(alembic_env, "upgrade", "head")
+    assert "COMMENT ON" in upgrade and "CREATE TRIGGER" in upgrade
+    assert sa.inspect(engine).get_table_names() == []  # printing ran nothing
+    _apply_by_hand(engine, upgrade)
+    _check(engine, v2)
+    assert _diff(engine, v2) == []
+    with pgh.context(user="dba"), orm.Session(engine) as session, session.begin():
+        session.add(Cash2(id=1, amount=Decimal("5")))
+    with orm.Session(engine) as session, session.begin():
+        session.get_one(Cash2, 1).note = "hello"
+    assert [(r["pgh_label"], r["note"]) for r in event_rows(engine, "cash_event", ["note"])] == [
+        ("insert", None), ("update", "hello")
+    ]
+
+    downgrade = _offline(alembic_env, "downgrade", "head:base")
+    _apply_by_hand(engine, downgrade)
+    _check(engine, _models(0)[0])
+    assert sa.inspect(engine).get_table_names() == ["alembic_version"]
 
 
 def test_rendered_sql_round_trips() -> None:
