@@ -47,6 +47,7 @@ from pghistory_core.history import (
     table_as_of,
 )
 from pghistory_core.lifecycle import State, Status, check, install, prune, render_install_script, status, uninstall
+from pghistory_core.partitions import Partition, create_partitions, drop_partitions_before, list_partitions
 from pghistory_core.render import all_artefacts
 from pghistory_core.retention import (
     count_events_before,
@@ -122,6 +123,7 @@ __all__ = [
     "New",
     "Old",
     "Operation",
+    "Partition",
     "PghistoryError",
     "Q",
     "RevertConflictError",
@@ -144,13 +146,16 @@ __all__ = [
     "context",
     "count_events_before",
     "count_unreferenced_contexts",
+    "create_partitions",
     "create_event",
     "delete_events",
     "delete_unreferenced_contexts",
+    "drop_partitions_before",
     "current",
     "ignore",
     "install",
     "is_ignored",
+    "list_partitions",
     "prune",
     "render_install_script",
     "status",

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from pghistory_core import db, names, sql
 from pghistory_core.errors import DriftError, PghistoryError
+from pghistory_core.partitions import create_partitions
 from pghistory_core.render import Artefact, all_artefacts, event_table_migration
 from pghistory_core.spec import Tracking
 
@@ -119,9 +120,12 @@ def _values_list(rows: Sequence[tuple[str, ...]]) -> sql.Composable:
 # The catalog query reads it for every object, the record statement for one.
 _TRIGGER_DEFINITION = "pg_get_triggerdef(t.oid)"
 _FUNCTION_DEFINITION = "p.prosrc || coalesce(array_to_string(p.proconfig, ','), '')"
+# A table's columns, and its partition key if it is partitioned (nothing is added for a
+# plain table, so hashes recorded before partitioning existed still match).
 _TABLE_DEFINITION = (
     "(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)\n"
-    "          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+    "          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)\n"
+    "       || coalesce(' PARTITION BY ' || pg_get_partkeydef(c.oid), '')"
 )
 _FROM_TRIGGER = """  FROM pg_trigger t
   JOIN pg_class c ON c.oid = t.tgrelid
@@ -293,7 +297,9 @@ def install(
 ) -> list[Status]:
     """Install or update every object of *trackings* in one transaction.
 
-    Returns the statuses before install of the objects that were (re)created.
+    Returns the statuses before install of the objects that were (re)created. Partitioned
+    event tables also get their missing range partitions, up to
+    :data:`~pghistory_core.partitions.AHEAD` periods ahead.
     """
     artefacts = all_artefacts(trackings)
     by_table = {(t.event_schema_name, t.event_table_name): t for t in trackings}
@@ -310,11 +316,17 @@ def install(
                 progress(f"{current.state.value}: {artefact.kind} {artefact.display_name}")
             tracking = by_table.get((artefact.schema, artefact.name)) if artefact.kind == "table" else None
             if current.state == State.OUTDATED and tracking is not None:
+                # Also refuses a table whose partitioning differs from the spec's.
                 db.execute(conn, event_table_migration(tracking))
             db.execute(conn, artefact.create)
             touched.append(artefact)
             changed.append(current)
         record_installed(conn, touched)
+        for tracking in trackings:
+            if tracking.partition is not None:
+                for name in create_partitions(conn, tracking):
+                    if progress:
+                        progress(f"created partition {tracking.event_schema_name}.{name}")
     return changed
 
 

@@ -10,6 +10,11 @@ keeps what it did.
 Append-only event tables refuse: their protection exists so that history cannot be deleted,
 and retention does not bypass it (turn ``append_only`` off first, deliberately).
 
+A partitioned event table (``Tracking(partition=...)``) first loses the partitions that lie
+entirely before the cut-off, dropped or detached whole (:mod:`pghistory_core.partitions`):
+no row-by-row delete, vacuum or WAL for them. Only the events left before the cut-off in the
+partition holding it (and in the DEFAULT partition) are deleted in batches.
+
 Context rows (``pghistory_context``) are shared by every event table, so deleting events
 never deletes them. :func:`delete_unreferenced_contexts` does, as a separate step: the rows
 last written before the cut-off that no event references any more. Their metadata (who, which
@@ -33,6 +38,7 @@ from collections.abc import Callable, Sequence
 from pghistory_core import db, sql
 from pghistory_core.errors import ConfigurationError
 from pghistory_core.history import model_name
+from pghistory_core.partitions import drop_partitions_before
 from pghistory_core.render import CONTEXT_TABLE, event_table_ident
 from pghistory_core.spec import DEFAULT_CONTEXT_SCHEMA, Tracking
 
@@ -135,17 +141,26 @@ def delete_events(
     *,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[str, int], None] | None = None,
+    detach: bool = False,
 ) -> dict[str, int]:
     """Delete every event created before *before* from the event tables of *trackings*.
 
-    Returns the number deleted per qualified event table name; *progress* is called after
-    each batch with (event table, deleted so far in it).
+    A partitioned event table first loses its partitions older than *before* as a whole
+    (dropped, or with *detach* detached and kept as ordinary tables); the events left
+    before *before* (in the partition holding the cut-off, or in the DEFAULT partition) are
+    deleted in batches like any other. Returns the number of events removed per qualified
+    event table name; *progress* is called after each step with (event table, removed so
+    far in it).
     """
     chosen = _unique(_checked(trackings, before, batch_size))
     deleted: dict[str, int] = {}
     for tracking in chosen:
         name = model_name(tracking)
         total = 0
+        if tracking.partition is not None:
+            total = sum(drop_partitions_before(conn, tracking, before, detach=detach).values())
+            if progress is not None and total:
+                progress(name, total)
         after_id: int | None = None
         while True:
             with db.transaction(conn):

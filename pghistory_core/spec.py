@@ -38,6 +38,7 @@ __all__ = [
     "CREATED_AT_FUNCTIONS",
     "DEFAULT_LEVEL",
     "DEFAULT_CONTEXT_SCHEMA",
+    "PARTITION_INTERVALS",
 ]
 
 
@@ -75,6 +76,10 @@ DEFAULT_LEVEL = Statement
 
 DEFAULT_CONTEXT_SCHEMA = "public"
 
+#: Allowed values for ``partition``: the length of each range partition of the event table
+#: (by ``pgh_created_at``, boundaries at midnight UTC; weeks start on Monday).
+PARTITION_INTERVALS = ("day", "week", "month", "year")
+
 _SERIAL_TYPES = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
 
 
@@ -103,6 +108,8 @@ class Tracking:
     ``trackers`` empty means ``InsertEvent(), UpdateEvent()``. ``fields=None`` tracks every
     column; ``exclude`` removes columns from that set. ``obj_ref=False`` drops
     ``pgh_obj_id`` (needed for tables without a single-column primary key).
+    ``partition`` (``"day"``, ``"week"``, ``"month"``, ``"year"``) makes the event table a
+    range-partitioned table by ``pgh_created_at`` (see :mod:`pghistory_core.partitions`).
     """
 
     table: Table
@@ -117,6 +124,7 @@ class Tracking:
     created_at: str = "now()"
     level: Level | None = None
     context_schema: str = DEFAULT_CONTEXT_SCHEMA
+    partition: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.table, Table):
@@ -148,6 +156,15 @@ class Tracking:
         if self.created_at not in CREATED_AT_FUNCTIONS:
             raise ConfigurationError(
                 f"{where}: created_at must be one of {', '.join(CREATED_AT_FUNCTIONS)}; got {self.created_at!r}"
+            )
+        if self.partition is not None and self.partition not in PARTITION_INTERVALS:
+            raise ConfigurationError(
+                f"{where}: partition must be one of {', '.join(PARTITION_INTERVALS)} (or None), got {self.partition!r}"
+            )
+        if self.partition is not None and self.append_only:
+            raise ConfigurationError(
+                f"{where}: an append-only event table cannot be partitioned: partitions are dropped to "
+                "remove old history, which append-only forbids"
             )
         names.validate_explicit(self.event_table_name, f"{where}: event table name")
         names.validate_explicit(self.event_schema_name, f"{where}: event schema")

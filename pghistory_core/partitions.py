@@ -1,0 +1,221 @@
+"""Partitions: the range partitions of partitioned event tables.
+
+Layer: runtime. A tracking with ``partition="month"`` (or ``"day"``, ``"week"``, ``"year"``)
+gets an event table partitioned by range of ``pgh_created_at``, with a DEFAULT partition
+(:func:`pghistory_core.render.event_table`), so a write never fails for want of a
+partition. This module:
+
+- creates the range partitions ahead of time (:func:`create_partitions`; ``install`` calls
+  it, and a scheduled job should, e.g. ``pghistory partitions`` daily). Rows that reached
+  the DEFAULT partition because no partition covered their time yet are moved into the new
+  partition in the same transaction (they would otherwise block its creation);
+- lists them (:func:`list_partitions`);
+- drops or detaches the partitions entirely older than a cut-off
+  (:func:`drop_partitions_before`, which :func:`pghistory_core.delete_events` uses: dropping
+  a partition removes a month of history without deleting, vacuuming or writing WAL row
+  by row).
+
+Boundaries are at midnight UTC (weeks start on Monday); a partition is named after the
+event table and its first day: ``<event table>_p20261101``. Bounds are read back from the
+catalog, so partitions made by hand with other bounds are listed, never overlapped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from pghistory_core import db, names, sql
+from pghistory_core.errors import ConfigurationError
+from pghistory_core.render import default_partition_name, event_columns, event_table_ident
+from pghistory_core.spec import Tracking
+
+__all__ = [
+    "AHEAD",
+    "Partition",
+    "create_partitions",
+    "drop_partitions_before",
+    "events_in_partitions_before",
+    "list_partitions",
+    "partition_name",
+    "period_start",
+]
+
+UTC = datetime.timezone.utc
+
+#: Periods created after the current one by default.
+AHEAD = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Partition:
+    """One partition of an event table: its table name (in the event table's schema), its
+    bounds (``lower`` included, ``upper`` excluded; None for MINVALUE/MAXVALUE and for the
+    DEFAULT partition) and whether it is the DEFAULT partition."""
+
+    name: str
+    lower: datetime.datetime | None
+    upper: datetime.datetime | None
+    is_default: bool = False
+
+    def overlaps(self, lower: datetime.datetime, upper: datetime.datetime) -> bool:
+        if self.is_default:
+            return False
+        return (self.lower is None or self.lower < upper) and (self.upper is None or lower < self.upper)
+
+
+def period_start(interval: str, moment: datetime.datetime) -> datetime.datetime:
+    """The start (UTC) of the *interval* period holding *moment* (an aware datetime)."""
+    if moment.tzinfo is None:
+        raise ConfigurationError(f"partition times must be timezone-aware datetimes, got {moment!r}")
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "day":
+        return day
+    if interval == "week":
+        return day - datetime.timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    if interval == "year":
+        return day.replace(month=1, day=1)
+    raise ConfigurationError(f"unknown partition interval {interval!r}")
+
+
+def _next_start(interval: str, start: datetime.datetime) -> datetime.datetime:
+    if interval == "day":
+        return start + datetime.timedelta(days=1)
+    if interval == "week":
+        return start + datetime.timedelta(days=7)
+    if interval == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start.replace(year=start.year + 1)
+
+
+def partition_name(tracking: Tracking, start: datetime.datetime) -> str:
+    """The name of the partition of *tracking*'s event table starting at *start*."""
+    return names.fit(tracking.event_table_name, "p" + start.strftime("%Y%m%d"))
+
+
+def _interval(tracking: Tracking) -> str:
+    if tracking.partition is None:
+        raise ConfigurationError(
+            f"the event table {tracking.event_schema_name}.{tracking.event_table_name} is not partitioned "
+            "(its tracking has no partition=)"
+        )
+    return tracking.partition
+
+
+def _epoch(value: object) -> datetime.datetime | None:
+    return None if value is None else datetime.datetime.fromtimestamp(float(str(value)), UTC)
+
+
+def list_partitions(conn: db.Connection, tracking: Tracking) -> list[Partition]:
+    """The partitions of *tracking*'s event table, the DEFAULT one first, then by lower bound."""
+    _interval(tracking)
+    # pg_get_expr prints the bounds as timestamptz literals with their offset; cast back,
+    # they are the same instants whatever the session's time zone.
+    bound = r"(regexp_match(p.bound, '{} \(''([^'']*)''\)'))[1]::timestamptz"
+    query = sql.SQL(
+        "SELECT c.relname::text, p.bound = 'DEFAULT', "
+        "extract(epoch FROM " + bound.format("FROM") + "), extract(epoch FROM " + bound.format("TO") + ") "
+        "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS bound) AS p "
+        "WHERE i.inhparent = to_regclass({}) ORDER BY 2 DESC, 3 NULLS FIRST, 1"
+    ).format(sql.Literal(sql.render(event_table_ident(tracking))))
+    return [
+        Partition(str(name), _epoch(lower), _epoch(upper), bool(is_default))
+        for name, is_default, lower, upper in db.fetch_all(conn, query)
+    ]
+
+
+def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datetime.datetime, upper: datetime.datetime) -> None:
+    """Create one range partition, moving the rows of its range out of the DEFAULT partition."""
+    schema = tracking.event_schema_name
+    parent = event_table_ident(tracking)
+    table = sql.Identifier(schema, name)
+    default = sql.Identifier(schema, default_partition_name(tracking))
+    bounds = sql.SQL("FOR VALUES FROM ({}) TO ({})").format(sql.Literal(lower), sql.Literal(upper))
+    in_range = sql.SQL('"pgh_created_at" >= {} AND "pgh_created_at" < {}').format(sql.Literal(lower), sql.Literal(upper))
+    with db.transaction(conn):
+        stray = db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_range))
+        if stray[0][0] is not True:
+            db.execute(conn, sql.SQL("CREATE TABLE {} PARTITION OF {} {}").format(table, parent, bounds))
+            return
+        columns = sql.join(", ", [sql.Identifier(column) for column, _ in event_columns(tracking)])
+        db.execute(conn, sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(table, parent))
+        db.execute(
+            conn,
+            sql.SQL(
+                'WITH "pgh_moved" AS (DELETE FROM {default} WHERE {in_range} RETURNING {columns}) '
+                'INSERT INTO {table} ({columns}) SELECT {columns} FROM "pgh_moved"'
+            ).format(default=default, in_range=in_range, columns=columns, table=table),
+        )
+        db.execute(conn, sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, table, bounds))
+
+
+def create_partitions(
+    conn: db.Connection,
+    tracking: Tracking,
+    *,
+    ahead: int = AHEAD,
+    since: datetime.datetime | None = None,
+    now: datetime.datetime | None = None,
+) -> list[str]:
+    """Create the missing range partitions of *tracking*'s event table, from the period
+    holding *since* (default: *now*) to *ahead* periods after the one holding *now*
+    (default: the current time), each in its own transaction. Periods an existing
+    partition overlaps are left alone. Returns the names created, oldest first."""
+    interval = _interval(tracking)
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 0:
+        raise ConfigurationError(f"ahead must be a non-negative integer, got {ahead!r}")
+    now = now if now is not None else datetime.datetime.now(UTC)
+    start = period_start(interval, since if since is not None else now)
+    last = period_start(interval, now)
+    for _ in range(ahead):
+        last = _next_start(interval, last)
+    existing = list_partitions(conn, tracking)
+    created = []
+    while start <= last:
+        upper = _next_start(interval, start)
+        if not any(p.overlaps(start, upper) for p in existing):
+            name = partition_name(tracking, start)
+            _create_one(conn, tracking, name, start, upper)
+            created.append(name)
+        start = upper
+    return created
+
+
+def _expired(conn: db.Connection, tracking: Tracking, before: datetime.datetime) -> list[tuple[str, sql.Identifier]]:
+    """(name, table) of the range partitions whose upper bound is at or before *before*."""
+    _interval(tracking)
+    return [
+        (p.name, sql.Identifier(tracking.event_schema_name, p.name))
+        for p in list_partitions(conn, tracking)
+        if not p.is_default and p.upper is not None and p.upper <= before
+    ]
+
+
+def _count(conn: db.Connection, table: sql.Identifier) -> int:
+    return int(str(db.fetch_all(conn, sql.SQL("SELECT count(*) FROM {}").format(table))[0][0]))
+
+
+def drop_partitions_before(
+    conn: db.Connection, tracking: Tracking, before: datetime.datetime, *, detach: bool = False
+) -> dict[str, int]:
+    """Drop (or, with *detach*, detach and keep as ordinary tables) the range partitions of
+    *tracking*'s event table whose every event is older than *before* (upper bound at or
+    before it), each in its own transaction. Returns the events each held, by name."""
+    parent = event_table_ident(tracking)
+    removed: dict[str, int] = {}
+    for name, table in _expired(conn, tracking, before):
+        with db.transaction(conn):
+            removed[name] = _count(conn, table)
+            if detach:
+                db.execute(conn, sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, table))
+            else:
+                db.execute(conn, sql.SQL("DROP TABLE {}").format(table))
+    return removed
+
+
+def events_in_partitions_before(conn: db.Connection, tracking: Tracking, before: datetime.datetime) -> int:
+    """How many events :func:`drop_partitions_before` would remove."""
+    return sum(_count(conn, table) for _, table in _expired(conn, tracking, before))

@@ -1,0 +1,177 @@
+"""Database tier: partitioned event tables (``Tracking(partition=...)``).
+
+Layer: tests (real Postgres). What a user sees: install creates the event table partitioned
+by month with a DEFAULT partition and the partitions from this month to two months ahead;
+events land in the partition of their time (or in DEFAULT when none covers it, never an
+error), read back through history like any event table, and ``check`` reports no drift;
+creating a partition moves the events that waited in DEFAULT into it; retention drops (or
+detaches) whole partitions and deletes the rest in batches; a table whose partitioning
+differs from the spec is refused by name, never converted silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+import pghistory_core as ph
+from pghistory_cli.main import cli
+from pghistory_core import partitions, sql, transport
+from tests.db.helpers import track
+
+UTC = dt.timezone.utc
+NOTE = ph.Table("note", (ph.Column("id", "integer"), ph.Column("body", "text")))
+TRACKINGS = [ph.Tracking(NOTE, (ph.InsertEvent(), ph.UpdateEvent(), ph.DeleteEvent()), partition="month")]
+MONTHLY = TRACKINGS[0]
+SPEC = "tests.db.test_partitions:TRACKINGS"
+
+
+def _month(offset: int, now: dt.datetime | None = None) -> dt.datetime:
+    start = (now or dt.datetime.now(UTC)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for _ in range(abs(offset)):
+        start = (start + dt.timedelta(days=32)).replace(day=1) if offset > 0 else (start - dt.timedelta(days=1)).replace(day=1)
+    return start
+
+
+def _where(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """(label, partition holding the event), in pgh_id order."""
+    return conn.execute("SELECT pgh_label, tableoid::regclass::text FROM note_event ORDER BY pgh_id").fetchall()
+
+
+@pytest.fixture
+def notes(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE TABLE note (id integer PRIMARY KEY, body text)")
+    track(conn, *TRACKINGS)
+
+
+def test_install_partitions_the_event_table_and_events_land_by_time(conn, notes):
+    listed = ph.list_partitions(conn, MONTHLY)
+    assert listed[0] == ph.Partition("note_event_default", None, None, is_default=True)
+    this_month = _month(0)
+    assert [(p.name, p.lower, p.upper) for p in listed[1:]] == [
+        (f"note_event_p{_month(i):%Y%m%d}", _month(i), _month(i + 1)) for i in range(3)
+    ]
+    assert {s.state for s in ph.status(conn, TRACKINGS)} == {ph.State.INSTALLED}  # partitions are no drift
+    with ph.context(user="ann"), conn.transaction():
+        transport.apply(conn)
+        conn.execute("INSERT INTO note VALUES (1, 'a'), (2, 'b')")
+        conn.execute("UPDATE note SET body = 'c' WHERE id = 1")
+    current = f"note_event_p{this_month:%Y%m%d}"
+    assert _where(conn) == [("insert", current), ("insert", current), ("update", current)]
+    history = ph.object_history(conn, TRACKINGS, "note", 1)
+    assert [(e.pgh_label, e.pgh_data["body"], e.pgh_context) for e in history] == [
+        ("insert", "a", {"user": "ann"}), ("update", "c", {"user": "ann"})
+    ]
+    # An event from a time no partition covers goes to DEFAULT: a write never fails.
+    conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
+                 "VALUES ('2020-03-15+00', 'imported', 1, 1, 'old')")
+    assert _where(conn)[-1] == ("imported", "note_event_default")
+    assert ph.install(conn, TRACKINGS) == []  # nothing to do, no partition missing
+
+
+def test_creating_a_partition_moves_the_events_waiting_in_default(conn, notes):
+    conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
+                 "VALUES ('2020-03-15+00', 'imported', 1, 1, 'march'), ('2020-04-02+00', 'imported', 1, 1, 'april')")
+    created = ph.create_partitions(conn, MONTHLY, since=dt.datetime(2020, 3, 20, tzinfo=UTC), ahead=0,
+                                   now=dt.datetime(2020, 4, 1, tzinfo=UTC))
+    assert created == ["note_event_p20200301", "note_event_p20200401"]
+    assert conn.execute("SELECT body, tableoid::regclass::text FROM note_event ORDER BY pgh_id").fetchall() == [
+        ("march", "note_event_p20200301"), ("april", "note_event_p20200401")
+    ]
+    assert conn.execute("SELECT count(*) FROM note_event_default").fetchone() == (0,)
+    ph.check(conn, TRACKINGS)
+    # Existing partitions are left alone; the moved events read back as history.
+    assert ph.create_partitions(conn, MONTHLY, since=dt.datetime(2020, 3, 1, tzinfo=UTC)) == [
+        f"note_event_p{d:%Y%m%d}" for d in _months_between(dt.datetime(2020, 5, 1, tzinfo=UTC), _month(-1))
+    ]
+    assert [e.pgh_data["body"] for e in ph.object_history(conn, TRACKINGS, "note", 1)] == ["march", "april"]
+
+
+def _months_between(first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
+    months, month = [], first
+    while month <= last:
+        months.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _seed_months(conn: psycopg.Connection) -> None:
+    """One insert event on the 15th of each month of 2020, in monthly partitions."""
+    ph.create_partitions(conn, MONTHLY, since=dt.datetime(2020, 1, 1, tzinfo=UTC), ahead=0,
+                         now=dt.datetime(2020, 12, 1, tzinfo=UTC))
+    conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
+                 "SELECT make_timestamptz(2020, m, 15, 0, 0, 0, 'UTC'), 'insert', m, m, 'm' || m "
+                 "FROM generate_series(1, 12) m")
+
+
+def test_retention_drops_whole_partitions_and_deletes_the_rest(conn, notes):
+    _seed_months(conn)
+    cut = dt.datetime(2020, 4, 20, tzinfo=UTC)  # Jan-Mar go whole; Apr 15 is deleted row by row
+    assert ph.count_events_before(conn, MONTHLY, cut) == {"public.note_event": 4}
+    assert ph.delete_events(conn, MONTHLY, cut) == {"public.note_event": 4}
+    names = [p.name for p in ph.list_partitions(conn, MONTHLY)]
+    assert "note_event_p20200301" not in names and "note_event_p20200401" in names
+    assert conn.execute("SELECT to_regclass('note_event_p20200101')").fetchone() == (None,)  # dropped
+    assert conn.execute("SELECT min(body), count(*) FROM note_event").fetchone() == ("m10", 8)  # May..Dec
+    assert ph.delete_events(conn, MONTHLY, cut) == {"public.note_event": 0}
+
+
+def test_retention_can_detach_partitions_instead(conn, notes):
+    _seed_months(conn)
+    cut = dt.datetime(2020, 3, 1, tzinfo=UTC)
+    assert ph.delete_events(conn, MONTHLY, cut, detach=True) == {"public.note_event": 2}
+    assert conn.execute("SELECT count(*) FROM note_event").fetchone() == (10,)
+    # The detached partitions are ordinary tables, their events kept for an archive.
+    assert conn.execute("SELECT body FROM note_event_p20200101 UNION ALL SELECT body FROM note_event_p20200201").fetchall() == [
+        ("m1",), ("m2",)
+    ]
+
+
+def test_a_table_partitioned_differently_from_the_spec_is_refused(conn):
+    conn.execute("CREATE TABLE note (id integer PRIMARY KEY, body text)")
+    plain = ph.Tracking(NOTE)
+    track(conn, plain)
+    with pytest.raises(psycopg.errors.WrongObjectType, match=r"event table public\.note_event exists and is not partitioned"):
+        ph.install(conn, [plain.replace(partition="month")])
+    ph.check(conn, [plain])  # the failed install changed nothing
+    conn.execute("CREATE TABLE doc (id integer PRIMARY KEY)")
+    doc = ph.Tracking(ph.Table("doc", (ph.Column("id", "integer"),)), partition="week")
+    track(conn, doc)
+    with pytest.raises(psycopg.errors.WrongObjectType, match=r"doc_event is partitioned, but its tracking has no partition"):
+        ph.install(conn, [doc.replace(partition=None)])
+
+
+def test_bad_partition_settings_are_refused_by_name():
+    with pytest.raises(ph.ConfigurationError, match="partition must be one of day, week, month, year"):
+        ph.Tracking(NOTE, partition="fortnight")
+    with pytest.raises(ph.ConfigurationError, match="append-only event table cannot be partitioned"):
+        ph.Tracking(NOTE, partition="month", append_only=True)
+    with pytest.raises(ph.ConfigurationError, match="is not partitioned"):
+        partitions.create_partitions(None, ph.Tracking(NOTE))  # type: ignore[arg-type]  # refused before any query
+    with pytest.raises(ph.ConfigurationError, match="ahead must be a non-negative integer"):
+        partitions.create_partitions(None, MONTHLY, ahead=-1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("interval", "moment", "start"),
+    [
+        ("day", "2026-11-22T23:30:00-02:00", "2026-11-23"),  # 01:30 UTC the next day
+        ("week", "2026-11-22T12:00:00+00:00", "2026-11-16"),  # a Sunday: its Monday
+        ("month", "2026-12-31T12:00:00+00:00", "2026-12-01"),
+        ("year", "2026-07-01T00:00:00+00:00", "2026-01-01"),
+    ],
+)
+def test_periods_start_at_midnight_utc(interval, moment, start):
+    assert partitions.period_start(interval, dt.datetime.fromisoformat(moment)) == dt.datetime.fromisoformat(start + "T00:00:00+00:00")
+
+
+def test_december_is_followed_by_january(conn, notes):
+    created = ph.create_partitions(conn, MONTHLY, ahead=1, now=dt.datetime(2030, 12, 5, tzinfo=UTC))
+    assert created == ["note_event_p20301201", "note_event_p20310101"]
+    assert [(p.lower, p.upper) for p in ph.list_partitions(conn, MONTHLY)[-2:]] == [
+        (dt.datetime(2030, 12, 1, tzinfo=UTC), dt.datetime(2031, 1, 1, tzinfo=UTC)),
+        (dt.datetime(2031, 1, 1, tzinfo=UTC), dt.datetime(2031, 2, 1, tzinfo=UTC)),
+    ]
