@@ -301,6 +301,11 @@ def event_indexes(tracking: Tracking) -> list[tuple[str, str]]:
     return indexes
 
 
+#: How a partitioned event table is partitioned (``PARTITION BY`` clause, for tools that
+#: create the table themselves: SQLAlchemy's ``postgresql_partition_by``).
+PARTITION_KEY = sql.render(sql.SQL("RANGE ({})").format(sql.Identifier("pgh_created_at")))
+
+
 def default_partition_name(tracking: Tracking) -> str:
     """The DEFAULT partition of a partitioned event table: it receives the events no range
     partition covers, so a write never fails for want of a partition."""
@@ -332,7 +337,7 @@ def event_table(tracking: Tracking) -> Artefact:
     tail = sql.SQL("\n)")
     if partitioned:
         lines.append(sql.SQL('PRIMARY KEY ("pgh_id", "pgh_created_at")'))
-        tail = sql.SQL('\n) PARTITION BY RANGE ("pgh_created_at")')
+        tail = sql.SQL("\n) PARTITION BY " + PARTITION_KEY)
     statements: list[sql.Composable] = [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(tracking.event_schema_name)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n    ").format(ident) + sql.join(",\n    ", lines) + tail,

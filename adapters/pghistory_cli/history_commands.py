@@ -1,4 +1,4 @@
-"""The history commands: ``log``, ``as-of``, ``revert``, ``backfill`` and ``retention``.
+"""The history commands: ``log``, ``as-of``, ``revert``, ``backfill``, ``retention`` and ``partitions``.
 
 Layer: adapter (operator tool). Each command loads the trackings named by ``--spec``,
 connects to ``--dsn`` and calls one function of :mod:`pghistory_core.history` or
@@ -11,7 +11,9 @@ context it lists them and exits 1 without writing, unless ``--force``. ``backfil
 the rows a table already holds (:func:`pghistory_core.backfill`), with a progress bar on
 stderr and one summary line per event table on stdout. ``retention`` deletes the events
 older than a time (:func:`pghistory_core.delete_events`) after a confirmation (or
-``--yes``); ``--dry-run`` only counts them. Errors exit 2.
+``--yes``); ``--dry-run`` only counts them. ``partitions`` creates the missing partitions
+of partitioned event tables (:func:`pghistory_core.create_partitions`) and lists them.
+Errors exit 2.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import pghistory_core as ph
 from pghistory_core import Tracking, history, revert
 from pghistory_core.backfill import BATCH_SIZE
 from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
+from pghistory_core.partitions import AHEAD as PARTITIONS_AHEAD
 from pghistory_core.render import CONTEXT_TABLE
 from pghistory_core.retention import parse_before
 from pghistory_core.history import Event, RowVersion
@@ -41,6 +44,7 @@ from pghistory_core.trackers import Delete, RowEvent
 
 __all__ = [
     "register", "log_command", "as_of_command", "revert_command", "backfill_command", "retention_command", "to_json",
+    "partitions_command",
 ]
 
 #: Rows of a revert plan shown in the table (all are in --json).
@@ -448,20 +452,25 @@ def backfill_command(specs: tuple[str, ...], dsn: str | None, table: str, label:
 @click.option("--contexts", is_flag=True,
               help="Then delete the context rows last written before --before that no event (in any table) "
                    "references any more.")
+@click.option("--detach", is_flag=True,
+              help="Partitioned event tables: detach the partitions older than --before and keep them as "
+                   "ordinary tables instead of dropping them.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=RETENTION_BATCH_SIZE, show_default=True,
               help="Events (or context rows) per batch, one transaction each.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
 def retention_command(
-    specs: tuple[str, ...], dsn: str | None, before_text: str, table: str | None, contexts: bool, batch_size: int,
-    dry_run: bool, yes: bool,
+    specs: tuple[str, ...], dsn: str | None, before_text: str, table: str | None, contexts: bool, detach: bool,
+    batch_size: int, dry_run: bool, yes: bool,
 ) -> None:
     """Delete the events older than --before from the specs' event tables.
 
-    Deletes in batches in pgh_id order, each in its own transaction. Append-only event
-    tables are refused. Context rows are shared by every event table and kept, unless
-    --contexts: then the ones last written before --before that no event references any
-    more (in any table of the database) are deleted after the events.
+    Deletes in batches in pgh_id order, each in its own transaction. Partitioned event
+    tables first lose their partitions older than --before whole (dropped, or detached
+    with --detach). Append-only event tables are refused. Context rows are shared by every
+    event table and kept, unless --contexts: then the ones last written before --before
+    that no event references any more (in any table of the database) are deleted after the
+    events.
     """
     try:
         before = parse_before(before_text)
@@ -494,7 +503,7 @@ def retention_command(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console(), transient=True) as progress:
             tasks = {name: progress.add_task(name, total=count) for name, count in counts.items()}
-            deleted = ph.delete_events(conn, trackings, before, batch_size=batch_size,
+            deleted = ph.delete_events(conn, trackings, before, batch_size=batch_size, detach=detach,
                                        progress=lambda name, done: progress.update(tasks[name], completed=done))
             contexts_deleted: dict[str, int] = {}
             for schema, count in context_counts.items():
@@ -509,7 +518,53 @@ def retention_command(
         click.echo(f"{context_tables[schema]}: {count} context rows deleted")
 
 
+# -------------------------------------------------------------------------- partitions
+
+
+@click.command("partitions")
+@spec_option()
+@dsn_option
+@click.option("--table", metavar="SCHEMA.TABLE", help="Only this tracked table's event tables (default: every spec's).")
+@click.option("--ahead", type=click.IntRange(min=0), default=PARTITIONS_AHEAD, show_default=True,
+              help="Periods to create after the current one.")
+@click.option("--since", "since_text", metavar="TIMESTAMP",
+              help="Also create the partitions from this time on (ISO 8601 with an offset), e.g. for imported history.")
+@click.option("--list", "list_only", is_flag=True, help="Only list the partitions, create none.")
+def partitions_command(
+    specs: tuple[str, ...], dsn: str | None, table: str | None, ahead: int, since_text: str | None, list_only: bool
+) -> None:
+    """Create the missing partitions of the specs' partitioned event tables, then list them.
+
+    Run it from a scheduled job (daily is plenty): events whose time no partition covers
+    wait in the DEFAULT partition and are moved into their partition when it is created.
+    """
+    try:
+        since = parse_before(since_text) if since_text else None
+    except ph.ConfigurationError as exc:
+        raise CliError(str(exc).replace("--before", "--since")) from None
+    chosen = [t for t in _trackings(specs, table) if t.partition is not None]
+    if not chosen:
+        raise CliError("none of the chosen trackings has a partitioned event table (partition=...)")
+    rows = Table("event table", "partition", "from", "to")
+    with connect(dsn) as conn:
+        for tracking in chosen:
+            name = history.model_name(tracking)
+            if not list_only:
+                for created in ph.create_partitions(conn, tracking, ahead=ahead, since=since):
+                    err_console().print(f"created {tracking.event_schema_name}.{created}")
+            for partition in ph.list_partitions(conn, tracking):
+                bounds = ("DEFAULT", "") if partition.is_default else (
+                    _bound(partition.lower, "MINVALUE"), _bound(partition.upper, "MAXVALUE"))
+                rows.add_row(name, partition.name, *bounds)
+    out_console().print(rows)
+
+
+def _bound(value: datetime.datetime | None, missing: str) -> str:
+    return missing if value is None else value.isoformat()
+
+
 def register(group: click.Group) -> None:
     """Add the history commands to *group*."""
-    for command in (log_command, as_of_command, revert_command, backfill_command, retention_command):
+    for command in (log_command, as_of_command, revert_command, backfill_command, retention_command,
+                    partitions_command):
         group.add_command(command)

@@ -37,7 +37,9 @@ after Alembic's table comparison and removes that ``drop_table`` (and the index 
 precede it) for every table carrying a pghistory comment that holds rows, logging a
 warning. Opt in to dropping them with ``context.configure(...,
 pghistory_allow_drop_event_tables=True)`` in ``env.py``. Empty ones are dropped as Alembic
-proposes.
+proposes. The partitions of a partitioned event table (``track(..., partition="month")``)
+are never in the ``MetaData``: the comparator removes every operation on them (pghistory
+creates them as time passes, retention drops them).
 
 Registration (see :func:`register` and ``docs/sqlalchemy.md``):
 
@@ -518,6 +520,31 @@ def _keep_event_tables(autogen_context: AutogenContext, conn: db.Connection, upg
         ]
 
 
+_PARTITIONS = sql.SQL(
+    "SELECT n.nspname::text, c.relname::text FROM pg_inherits i "
+    "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_description d ON d.objoid = i.inhparent AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 "
+    "WHERE c.relispartition AND d.description LIKE {}"
+).format(sql.Literal(lifecycle.COMMENT_PREFIX + "%"))
+
+
+def _keep_partitions(conn: db.Connection, upgrade_ops: alembic_ops.UpgradeOps, default: str) -> None:
+    """Remove Alembic's ``drop_table``/``drop_index`` of the partitions of partitioned event
+    tables: they are not in the ``MetaData`` (the partitioned table is), pghistory creates
+    them as time passes and retention drops them; a migration must never."""
+    partitions = {(str(schema), str(name)) for schema, name in db.fetch_all(conn, _PARTITIONS)}
+    if not partitions:
+        return
+    upgrade_ops.ops = [
+        op
+        for op in upgrade_ops.ops
+        if not (
+            isinstance(op, (alembic_ops.DropTableOp, alembic_ops.ModifyTableOps))
+            and (op.schema or default, op.table_name) in partitions
+        )
+    ]
+
+
 def _owned_tables(metadatas: Iterable[sa.MetaData]) -> set[tuple[str | None, str]]:
     """Event tables and context tables: their ``COMMENT`` is pghistory's hash record."""
     return {
@@ -554,6 +581,7 @@ def compare_history(
     conn = CoreConnection(connection)
     default = connection.dialect.default_schema_name or "public"
     _keep_event_tables(autogen_context, conn, upgrade_ops)
+    _keep_partitions(conn, upgrade_ops, default)
     _drop_comment_ops(upgrade_ops, _owned_tables(_metadatas(autogen_context)))
     specs = [spec for metadata in _metadatas(autogen_context) for spec in trackings(metadata)]
     compared = [schema if schema is not None else default for schema in schemas]

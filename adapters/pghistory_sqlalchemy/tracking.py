@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -248,13 +248,21 @@ def context_model(metadata: sa.MetaData, schema: str = DEFAULT_CONTEXT_SCHEMA) -
 def _event_table(metadata: sa.MetaData, tracking: ph.Tracking, table: sa.Table, keys: Mapping[str, str]) -> sa.Table:
     by_name = {column.name: column for column in table.columns}
     pk = by_name[tracking.table.primary_key[0]] if tracking.obj_id_type is not None else None
+    partitioned = tracking.partition is not None
     columns: list[sa.Column[object]] = []
     for name, type_ in render.event_columns(tracking):
         if name == "pgh_id":
             columns.append(sa.Column("pgh_id", sa.BigInteger(), sa.Identity(), primary_key=True))
         elif name == "pgh_created_at":
+            # A partitioned table's primary key must hold its partition column.
             columns.append(
-                sa.Column("pgh_created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+                sa.Column(
+                    "pgh_created_at",
+                    sa.DateTime(timezone=True),
+                    nullable=False,
+                    server_default=sa.func.now(),
+                    primary_key=partitioned,
+                )
             )
         elif name == "pgh_label":
             columns.append(sa.Column("pgh_label", sa.Text(), nullable=False))
@@ -269,12 +277,14 @@ def _event_table(metadata: sa.MetaData, tracking: ph.Tracking, table: sa.Table, 
             # Mirrored: nullable, no unique/index/foreign key copied (history repeats values).
             key = keys.get(name, name)
             columns.append(sa.Column(name, MirroredType(by_name[name].type, type_), key=key, nullable=True))
+    dialect_options: dict[str, Any] = {"postgresql_partition_by": render.PARTITION_KEY} if partitioned else {}
     event_table = sa.Table(
         tracking.event_table_name,
         metadata,
         *columns,
         schema=_sa_schema(tracking.event_schema_name),
         info={_INFO_KEY: "event"},
+        **dialect_options,
     )
     for index_name, column in render.event_indexes(tracking):
         sa.Index(index_name, event_table.c[column])
@@ -335,6 +345,7 @@ def _register(
     table_name: str | None,
     schema: str | None,
     level: ph.Level | None,
+    partition: str | None = None,
 ) -> TrackedTable:
     if table.metadata is not registry.metadata:
         raise ph.ConfigurationError(f"{owner}: its table is on a different MetaData than the registry given")
@@ -350,6 +361,7 @@ def _register(
         context=context,
         append_only=append_only,
         level=level,
+        partition=partition,
     )
     state = _state(table.metadata)
     existing = {(e.tracking.event_schema_name, e.tracking.event_table_name) for e in state.entries}
@@ -390,6 +402,7 @@ def track(
     table_name: str | None = None,
     schema: str | None = None,
     level: ph.Level | None = None,
+    partition: str | None = None,
 ) -> Callable[[T], T]:
     """Class decorator tracking a mapped (declarative) class.
 
@@ -397,6 +410,9 @@ def track(
     ``@registry.mapped``). Arguments are the core's :class:`~pghistory_core.Tracking` ones
     with django-pghistory's names: ``obj_field`` (``pgh_obj_id``), ``model_name`` (the
     event class name), ``table_name`` (event table), ``schema`` (event table schema).
+    ``partition`` (``"day"``, ``"week"``, ``"month"``, ``"year"``) range-partitions the
+    event table by ``pgh_created_at`` (``postgresql_partition_by``; its primary key is then
+    ``(pgh_id, pgh_created_at)``); ``create_all`` adds its DEFAULT and range partitions.
     """
 
     def decorate(model: T) -> T:
@@ -430,6 +446,7 @@ def track(
             table_name=table_name,
             schema=schema,
             level=level,
+            partition=partition,
         )
         models = [*getattr(model, "pgh_event_models", ()), entry.event_model]
         type.__setattr__(model, "pgh_event_models", tuple(models))
@@ -463,6 +480,7 @@ def track_table(
     table_name: str | None = None,
     schema: str | None = None,
     level: ph.Level | None = None,
+    partition: str | None = None,
 ) -> type:
     """Track an imperative ``Table``; names are ``Column.key`` (or column names).
 
@@ -488,5 +506,6 @@ def track_table(
         table_name=table_name,
         schema=schema,
         level=level,
+        partition=partition,
     )
     return entry.event_model

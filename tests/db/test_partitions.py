@@ -175,3 +175,27 @@ def test_december_is_followed_by_january(conn, notes):
         (dt.datetime(2030, 12, 1, tzinfo=UTC), dt.datetime(2031, 1, 1, tzinfo=UTC)),
         (dt.datetime(2031, 1, 1, tzinfo=UTC), dt.datetime(2031, 2, 1, tzinfo=UTC)),
     ]
+
+
+ENV = {"COLUMNS": "200", "NO_COLOR": "1", "DATABASE_URL": None, "PGHISTORY_SPEC": None}
+
+
+def test_cli_creates_lists_and_retains_partitions(dsn, conn, notes):
+    run = CliRunner()
+    made = run.invoke(cli, ["partitions", "--dsn", dsn, "--spec", SPEC, "--since", "2020-11-03T00:00:00+00:00",
+                            "--ahead", "0"], env=ENV)
+    assert made.exit_code == 0, made.output
+    assert "created public.note_event_p20201101" in made.stderr
+    assert "note_event_default" in made.stdout and "2020-11-01T00:00:00+00:00" in made.stdout
+    assert "note_event_p20201101" in [p.name for p in ph.list_partitions(conn, MONTHLY)]
+    again = run.invoke(cli, ["partitions", "--dsn", dsn, "--spec", SPEC, "--list"], env=ENV)
+    assert again.exit_code == 0 and "created" not in again.stderr
+    conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
+                 "VALUES ('2020-11-15+00', 'imported', 1, 1, 'x')")
+    kept = run.invoke(cli, ["retention", "--dsn", dsn, "--spec", SPEC, "--before", "2020-12-01T00:00:00+00:00",
+                            "--detach", "--yes"], env=ENV)
+    assert kept.exit_code == 0, kept.output
+    assert kept.stdout.splitlines() == ["public.note_event: 1 events deleted"]
+    assert conn.execute("SELECT body FROM note_event_p20201101").fetchall() == [("x",)]  # detached, kept
+    plain = run.invoke(cli, ["partitions", "--dsn", dsn, "--spec", "tests.db.test_retention:TRACKINGS"], env=ENV)
+    assert plain.exit_code == 2 and "none of the chosen trackings has a partitioned event table" in plain.output
