@@ -338,6 +338,7 @@ def track(
     model_name: str | None = None,
     table_name: str | None = None,
     level: ph.Level | None = None,
+    partition: str | None = None,
 ) -> Callable[[M], M]:
     """Track a Peewee model: ``@track(InsertEvent(), UpdateEvent())`` above the class.
 
@@ -349,6 +350,9 @@ def track(
     reference (needed for composite keys and through tables). ``model_name`` names the
     event model (default ``<Model>Event``, or ``<Model><Table>`` for a second tracking),
     ``table_name`` the event table. Stack several ``@track`` for several event tables.
+    ``partition`` (``"day"``, ``"week"``, ``"month"``, ``"year"``) range-partitions the event
+    table by ``pgh_created_at`` (the core creates it, and its partitions, in
+    :func:`~pghistory_peewee.migrate.create_tables`).
     """
 
     def decorate(model: M) -> M:
@@ -365,6 +369,7 @@ def track(
             context=context,
             append_only=append_only,
             level=level,
+            partition=partition,
         )
         existing = event_models(model)
         taken = {m.__name__ for m in existing}

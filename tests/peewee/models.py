@@ -116,4 +116,13 @@ class Membership(Base):
     note = peewee.CharField(max_length=20, unique=True)
 
 
-ALL = [TrackedModel, FieldsModel, ExcludeModel, DeleteModel, MyUser, Cash, Profile, Account, Group, AccountGroup, Membership]
+# A partitioned event table (by month).
+@pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(), pgh.ManualEvent("snapshot"), partition="month")
+class Journal(Base):
+    entry = peewee.TextField()
+
+
+ALL = [
+    TrackedModel, FieldsModel, ExcludeModel, DeleteModel, MyUser, Cash, Profile, Account, Group, AccountGroup, Membership,
+    Journal,
+]
