@@ -373,7 +373,8 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
         "copy of an 8-column table, all variants interleaved in every repeat. A bulk figure times "
         "`BEGIN`, the context statement (FK/denorm variants), the write and `COMMIT`. Variants: "
         "`row_*`/`stmt_*` = row/statement-level triggers; `*_off` no context, `*_fk` context by "
-        "reference, `*_denorm` context copied into each event. The default configuration is "
+        "reference, `*_denorm` context copied into each event; `stmt_fk_part` is `stmt_fk` with the "
+        "event table partitioned by month (`Tracking(partition=\"month\")`). The default configuration is "
         f"`{document['default_variant']}`.",
         "",
         "## Targets",

@@ -110,6 +110,8 @@ class Variant:
     pairing: str | None = None
     probe: bool = False
     one_flush: bool = False
+    #: ``Tracking(partition=...)``: the event table partitioned by range of its time.
+    partition: str | None = None
 
     @property
     def tracked(self) -> bool:
@@ -140,6 +142,7 @@ class Variant:
             "pairing": self.pairing,
             "probe": self.probe,
             "one_flush": self.one_flush,
+            "partition": self.partition,
         }
 
 
@@ -154,6 +157,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("stmt_off", ph.Statement, ph.NO_CONTEXT),
     Variant("stmt_fk", ph.Statement, ph.FK),
     Variant("stmt_denorm", ph.Statement, ph.DENORMALIZED),
+    # The default, with the event table partitioned by month (events land in this month's).
+    Variant("stmt_fk_part", ph.Statement, ph.FK, partition="month"),
     # Experiments on the statement-level UPDATE (see benchmarks.pairing); FK context.
     Variant("stmt_fk_pkjoin", ph.Statement, ph.FK, pairing="pkjoin_guard"),
     Variant("stmt_fk_noguard", ph.Statement, ph.FK, pairing="noguard"),
@@ -316,6 +321,7 @@ class BenchDatabase:
             context=variant.context,
             event_table=variant.event_table,
             context_schema=SCHEMA,
+            partition=variant.partition,
         )
 
     def _tables(self, variant: Variant) -> list[sql.Identifier]:
@@ -366,9 +372,20 @@ class BenchDatabase:
             for variant in self.variants:
                 if not variant.tracked:
                     continue
-                conn.execute(sql.render(sql.SQL(settings).format(_ident(variant.event_table))))
+                # A partitioned table has no storage of its own: its partitions take the settings.
+                for table in self._storage(variant.event_table):
+                    conn.execute(sql.render(sql.SQL(settings).format(table)))
                 if variant.pairing is not None:
                     conn.execute(sql.render(pairing.update_function(self.tracking(variant), variant.pairing)))
+
+    def _storage(self, table: str) -> list[sql.Identifier]:
+        """The tables holding *table*'s rows: itself, or its leaf partitions."""
+        query = sql.SQL(
+            "SELECT c.relname::text FROM pg_partition_tree({}) AS t JOIN pg_class c ON c.oid = t.relid "
+            "WHERE t.isleaf ORDER BY 1"
+        ).format(sql.Literal(sql.render(_ident(table))))
+        leaves = [_ident(str(row[0])) for row in self.conn.execute(sql.render(query)).fetchall()]
+        return leaves or [_ident(table)]  # a plain table is no partition tree
 
     def _may_set_replica_role(self) -> bool:
         try:
@@ -435,9 +452,11 @@ class BenchDatabase:
         if not variant.tracked:
             return 0, 0
         event_table = _ident(variant.event_table)
-        query = sql.SQL("SELECT count(*), pg_total_relation_size({}) FROM {}").format(
-            sql.Literal(sql.render(event_table)), event_table
-        )
+        # Summed over the partitions if partitioned: a partitioned table's own size is 0.
+        query = sql.SQL(
+            "SELECT count(*), coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree({0}) "
+            "WHERE isleaf), pg_total_relation_size({0})) FROM {1}"
+        ).format(sql.Literal(sql.render(event_table)), event_table)
         row = self.conn.execute(sql.render(query)).fetchone()
         assert row is not None  # noqa: S101
         return int(row[0]), int(row[1])
