@@ -368,14 +368,8 @@ def build(meta: dict[str, object], rows: int, repeats: int, database: FloorDatab
 
 def _header(doc: Entry) -> list[str]:
     """The run's environment, stated as the suite's report states it (:mod:`benchmarks.report`)."""
-    meta = doc["meta"]
-    pg, py, git, machine = meta["postgres"], meta["python"], meta["git"], meta["machine"]
-    settings = pg["settings"]
     return [
-        f"- Postgres {settings['server_version']} ({'embedded' if pg['embedded'] else 'given DSN'}); "
-        + ", ".join(f"{k}={settings[k]}" for k in report.SETTINGS[1:]),
-        f"- Python {py['version']}, psycopg {py['psycopg']}; commit {git['commit']}{' (dirty)' if git['dirty'] else ''}",
-        f"- {machine['cpu_count']} CPUs, {machine['platform']}; run {meta['started']} to {meta['finished']}",
+        *report.environment(doc["meta"]),
         f"- {doc['rows']:,} rows, {doc['repeats']} repeat(s) (medians), all measurements interleaved; "
         + "session synchronous_commit=off",
         "",

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import psycopg
@@ -352,19 +353,26 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines + [""]
 
 
-def markdown(document: Document, plots: Sequence[str]) -> str:
-    meta = document["meta"]
-    assert isinstance(meta, dict)  # noqa: S101
+def environment(meta: Mapping[str, Any]) -> list[str]:
+    """The run's environment as the reports state it: server and settings, client, machine."""
     pg, py, git, machine = meta["postgres"], meta["python"], meta["git"], meta["machine"]
     settings = pg["settings"]
-    workloads = {w["name"]: w for w in document["workloads"]}  # type: ignore[union-attr,index]
-    lines = [
-        f"# pghistory benchmarks ({document['mode']} mode)",
-        "",
+    return [
         f"- Postgres {settings['server_version']} ({'embedded' if pg['embedded'] else 'given DSN'}); "
         + ", ".join(f"{k}={settings[k]}" for k in SETTINGS[1:]),
         f"- Python {py['version']}, psycopg {py['psycopg']}; commit {git['commit']}{' (dirty)' if git['dirty'] else ''}",
         f"- {machine['cpu_count']} CPUs, {machine['platform']}; run {meta['started']} to {meta['finished']}",
+    ]
+
+
+def markdown(document: Document, plots: Sequence[str]) -> str:
+    meta = document["meta"]
+    assert isinstance(meta, dict)  # noqa: S101
+    workloads = {w["name"]: w for w in document["workloads"]}  # type: ignore[union-attr,index]
+    lines = [
+        f"# pghistory benchmarks ({document['mode']} mode)",
+        "",
+        *environment(meta),
         f"- sizes {meta['mode']['sizes']}, {meta['mode']['repeats']} repeats, single-row loops of {meta['mode']['loops']}; "
         + ("session synchronous_commit=off (commit flush latency excluded; see --sync-commit)"
            if meta.get("synchronous_commit_off") else "server's synchronous_commit"),
