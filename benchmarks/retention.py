@@ -134,6 +134,10 @@ def _median(samples: list[dict[str, float]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
 
+def _bytes(value: float) -> str:
+    return f"{value / 1e6:,.1f} MB" if value >= 1e6 else f"{value / 1e3:,.0f} kB"
+
+
 def markdown(document: dict[str, object]) -> str:
     meta = document["meta"]
     assert isinstance(meta, dict)  # noqa: S101 - built below
@@ -152,7 +156,7 @@ def markdown(document: dict[str, object]) -> str:
     for kind, _ in KINDS:
         samples = results[kind]
         lines.append(
-            f"| {kind} | {_median(samples, 'seconds') * 1000:,.0f} ms | {_median(samples, 'wal_bytes') / 1e6:,.1f} MB "
+            f"| {kind} | {_median(samples, 'seconds') * 1000:,.0f} ms | {_bytes(_median(samples, 'wal_bytes'))} "
             f"| {_median(samples, 'removed'):,.0f} | {_median(samples, 'left'):,.0f} |"
         )
     lines += [
