@@ -108,9 +108,27 @@ def _epoch(value: object) -> datetime.datetime | None:
     return None if value is None else datetime.datetime.fromtimestamp(float(str(value)), UTC)
 
 
+def _check_table(conn: db.Connection, tracking: Tracking) -> None:
+    """Refuse, by name, an event table that is missing or not partitioned in the database."""
+    _interval(tracking)
+    ident = event_table_ident(tracking)
+    query = sql.SQL("SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass({})").format(
+        sql.Literal(sql.render(ident))
+    )
+    rows = db.fetch_all(conn, query)
+    name = f"{tracking.event_schema_name}.{tracking.event_table_name}"
+    if not rows:
+        raise ConfigurationError(f"the event table {name} does not exist: install the tracking first")
+    if rows[0][0] != "p":
+        raise ConfigurationError(
+            f"the event table {name} is not partitioned in the database (its tracking has partition="
+            f"{tracking.partition!r}); install refuses it too: give the tracking a new event_table"
+        )
+
+
 def list_partitions(conn: db.Connection, tracking: Tracking) -> list[Partition]:
     """The partitions of *tracking*'s event table, the DEFAULT one first, then by lower bound."""
-    _interval(tracking)
+    _check_table(conn, tracking)
     # pg_get_expr prints the bounds as timestamptz literals with their offset; cast back,
     # they are the same instants whatever the session's time zone.
     bound = r"(regexp_match(p.bound, '{} \(''([^'']*)''\)'))[1]::timestamptz"

@@ -199,3 +199,12 @@ def test_cli_creates_lists_and_retains_partitions(dsn, conn, notes):
     assert conn.execute("SELECT body FROM note_event_p20201101").fetchall() == [("x",)]  # detached, kept
     plain = run.invoke(cli, ["partitions", "--dsn", dsn, "--spec", "tests.db.test_retention:TRACKINGS"], env=ENV)
     assert plain.exit_code == 2 and "none of the chosen trackings has a partitioned event table" in plain.output
+
+
+def test_partition_maintenance_names_a_missing_or_unpartitioned_table(conn):
+    with pytest.raises(ph.ConfigurationError, match=r"event table public\.note_event does not exist: install"):
+        ph.create_partitions(conn, MONTHLY)
+    conn.execute("CREATE TABLE note (id integer PRIMARY KEY, body text)")
+    track(conn, ph.Tracking(NOTE))
+    with pytest.raises(ph.ConfigurationError, match=r"public\.note_event is not partitioned in the database"):
+        ph.list_partitions(conn, MONTHLY)
