@@ -44,7 +44,7 @@ class Runner:
         return {"name": self.name, "peer": self.peer, "configuration": self.configuration}
 
 
-RUNNERS = (
+RUNNERS: tuple[Runner, ...] = (
     Runner("django-pghistory", "run_django_pghistory", True, ("django-pghistory", "Django"),
            "row level (its default) and statement level; insert/update/delete trackers; pghistory.context "
            "around each transaction; Django ORM and raw SQL on Django's cursor"),

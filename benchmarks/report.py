@@ -29,7 +29,7 @@ from benchmarks.workloads import BULK_WORKLOADS, SINGLE_WORKLOADS, UNTRACKED, Sa
 
 __all__ = ["TARGETS", "Target", "collect_meta", "build", "write", "headline"]
 
-Document = dict[str, object]
+Document = dict[str, Any]  # JSON-shaped: its values are read by key, not typed
 SETTINGS = (
     "server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers",
     "work_mem", "max_wal_size", "wal_compression",
@@ -176,7 +176,7 @@ def build(
     return document
 
 
-def _find(document: Document, workload: str, size: int | None, variant: str) -> dict[str, object] | None:
+def _find(document: Document, workload: str, size: int | None, variant: str) -> dict[str, Any] | None:
     for entry in document["measurements"]:  # type: ignore[union-attr]
         if entry["workload"] == workload and entry["variant"] == variant and (size is None or entry["size"] == size):
             return entry  # type: ignore[no-any-return]
@@ -201,7 +201,7 @@ def evaluate_targets(document: Document) -> list[dict[str, object]]:
     return out
 
 
-def orm_entry(document: Document, runner: str, workload: str, size: int | None, variant: str) -> dict[str, object] | None:
+def orm_entry(document: Document, runner: str, workload: str, size: int | None, variant: str) -> dict[str, Any] | None:
     for r in document.get("orm") or []:  # type: ignore[attr-defined]
         if r["name"] != runner:
             continue
@@ -211,7 +211,7 @@ def orm_entry(document: Document, runner: str, workload: str, size: int | None, 
     return None
 
 
-def _orm_baseline(document: Document, runner: str, workload: str, variant: str) -> dict[str, object] | None:
+def _orm_baseline(document: Document, runner: str, workload: str, variant: str) -> dict[str, Any] | None:
     """The untracked measurement *runner*'s *variant* is a ratio to (its declared baseline)."""
     for r in document.get("orm") or []:  # type: ignore[attr-defined]
         if r["name"] == runner:
@@ -220,7 +220,7 @@ def _orm_baseline(document: Document, runner: str, workload: str, variant: str) 
     return None
 
 
-def _orm_probe(document: Document, runner: str, workload: str, variant: str) -> dict[str, object] | None:
+def _orm_probe(document: Document, runner: str, workload: str, variant: str) -> dict[str, Any] | None:
     """*runner*'s probe (untracked, context on) measured against *variant*'s baseline."""
     for r in document.get("orm") or []:  # type: ignore[attr-defined]
         if r["name"] == runner:

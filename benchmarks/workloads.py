@@ -436,7 +436,7 @@ class BenchDatabase:
         )
         row = self.conn.execute(sql.render(query)).fetchone()
         assert row is not None  # noqa: S101
-        return int(row[0])
+        return int(str(row[0]))
 
     @staticmethod
     def _wal_between(start: str, end: str) -> int:
@@ -459,7 +459,7 @@ class BenchDatabase:
         ).format(sql.Literal(sql.render(event_table)), event_table)
         row = self.conn.execute(sql.render(query)).fetchone()
         assert row is not None  # noqa: S101
-        return int(row[0]), int(row[1])
+        return int(str(row[0])), int(str(row[1]))
 
     def _timed(self, variant: Variant, body: Callable[[], float]) -> Sample:
         position = self._wal_position()
