@@ -47,7 +47,13 @@ from pghistory_core.history import (
     table_as_of,
 )
 from pghistory_core.lifecycle import State, Status, check, install, prune, render_install_script, status, uninstall
-from pghistory_core.partitions import Partition, create_partitions, drop_partitions_before, list_partitions
+from pghistory_core.partitions import (
+    Partition,
+    create_partitions,
+    drop_partitions_before,
+    list_partitions,
+    partition_existing,
+)
 from pghistory_core.render import all_artefacts
 from pghistory_core.retention import (
     count_events_before,
@@ -156,6 +162,7 @@ __all__ = [
     "install",
     "is_ignored",
     "list_partitions",
+    "partition_existing",
     "prune",
     "render_install_script",
     "status",

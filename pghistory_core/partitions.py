@@ -27,7 +27,12 @@ import datetime
 
 from pghistory_core import db, names, sql
 from pghistory_core.errors import ConfigurationError
-from pghistory_core.render import default_partition_name, event_columns, event_table_ident
+from pghistory_core.render import (
+    default_partition_name,
+    event_table,
+    event_table_ident,
+    event_table_migration,
+)
 from pghistory_core.spec import Tracking
 
 __all__ = [
@@ -37,6 +42,8 @@ __all__ = [
     "drop_partitions_before",
     "events_in_partitions_before",
     "list_partitions",
+    "is_plain",
+    "partition_existing",
     "partition_name",
     "period_start",
 ]
@@ -145,6 +152,10 @@ def list_partitions(conn: db.Connection, tracking: Tracking) -> list[Partition]:
     ]
 
 
+def _columns(conn: db.Connection, table: sql.Identifier) -> list[str]:
+    return [name for name, _ in _typed_columns(conn, sql.SQL("{}::regclass").format(sql.Literal(sql.render(table))))]
+
+
 def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datetime.datetime, upper: datetime.datetime) -> None:
     """Create one range partition, moving the rows of its range out of the DEFAULT partition."""
     schema = tracking.event_schema_name
@@ -158,7 +169,8 @@ def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datet
         if stray[0][0] is not True:
             db.execute(conn, sql.SQL("CREATE TABLE {} PARTITION OF {} {}").format(table, parent, bounds))
             return
-        columns = sql.join(", ", [sql.Identifier(column) for column, _ in event_columns(tracking)])
+        # Every column the table has (an older spec's columns too), not only the spec's.
+        columns = sql.join(", ", [sql.Identifier(column) for column in _columns(conn, parent)])
         db.execute(conn, sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(table, parent))
         db.execute(
             conn,
@@ -237,3 +249,144 @@ def drop_partitions_before(
 def events_in_partitions_before(conn: db.Connection, tracking: Tracking, before: datetime.datetime) -> int:
     """How many events :func:`drop_partitions_before` would remove."""
     return sum(_count(conn, table) for _, table in _expired(conn, tracking, before))
+
+
+# ------------------------------------------------------------------------------- convert
+
+_DEPENDENTS = """\
+SELECT 'view ' || v.oid::regclass::text FROM pg_depend d
+  JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+ WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = {table} AND v.oid <> {table}
+UNION
+SELECT 'foreign key ' || k.conname || ' on ' || k.conrelid::regclass::text FROM pg_constraint k
+ WHERE k.contype = 'f' AND (k.conrelid = {table} OR k.confrelid = {table})
+UNION
+SELECT 'trigger ' || t.tgname FROM pg_trigger t WHERE t.tgrelid = {table} AND NOT t.tgisinternal
+ORDER BY 1"""
+
+
+def is_plain(conn: db.Connection, tracking: Tracking) -> bool:
+    """Whether *tracking*'s event table exists as an ordinary (unpartitioned) table."""
+    query = sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass({})").format(
+        sql.Literal(sql.render(event_table_ident(tracking)))
+    )
+    rows = db.fetch_all(conn, query)
+    return bool(rows) and rows[0][0] == "r"
+
+
+def _fetch_one(conn: db.Connection, query: sql.Composable) -> tuple[object, ...]:
+    return db.fetch_all(conn, query)[0]
+
+
+def _typed_columns(conn: db.Connection, table: sql.Composable) -> list[tuple[str, str]]:
+    query = sql.SQL(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = {} AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    ).format(table)
+    return [(str(name), str(type_)) for name, type_ in db.fetch_all(conn, query)]
+
+
+def partition_existing(conn: db.Connection, tracking: Tracking, *, now: datetime.datetime | None = None) -> str:
+    """Turn *tracking*'s existing, plain event table into a partitioned one, in place, in one
+    transaction, keeping every event and every ``pgh_id``.
+
+    The old table becomes the first partition, holding every event up to the end of the
+    period of its latest event (at least up to the current period): it keeps its rows, is
+    attached as is (one scan to check its bounds, and one to build the new primary key's
+    index on it) and is renamed ``<event table>_before<its upper bound>``. A new partitioned
+    table takes the event table's name, with every column the old one has, the DEFAULT
+    partition, the identity continuing after the highest ``pgh_id``, and the range
+    partitions from there (:func:`create_partitions`). Triggers keep writing to the same
+    name; the event table is locked (``ACCESS EXCLUSIVE``) until the transaction ends, so
+    writers wait rather than fail. Refused, changing nothing, when the table is missing or
+    partitioned already, or when something is bound to the table itself rather than to its
+    name (a view, a foreign key to or from it, a trigger on it: they would stay on the old
+    table). Returns the old table's new name.
+    """
+    interval = _interval(tracking)
+    ident = event_table_ident(tracking)
+    schema = tracking.event_schema_name
+    name = f"{schema}.{tracking.event_table_name}"
+    oid = sql.SQL("{}::regclass").format(sql.Literal(sql.render(ident)))
+    now = now if now is not None else datetime.datetime.now(UTC)
+    with db.transaction(conn):
+        kind = db.fetch_all(
+            conn, sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass({})").format(sql.Literal(sql.render(ident)))
+        )
+        if not kind:
+            raise ConfigurationError(f"the event table {name} does not exist: nothing to partition")
+        if kind[0][0] == "p":
+            raise ConfigurationError(f"the event table {name} is partitioned already")
+        db.execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident))
+        bound = [str(row[0]) for row in db.fetch_all(conn, sql.SQL(_DEPENDENTS).format(table=oid))]
+        if bound:
+            raise ConfigurationError(
+                f"the event table {name} cannot be partitioned in place: {', '.join(bound)} would stay bound to the "
+                "old table; drop or move them first"
+            )
+        # The columns the spec wants, first (the check in the block passes: still plain).
+        db.execute(conn, event_table_migration(dataclasses.replace(tracking, partition=None)))
+        count, latest, highest = _fetch_one(
+            conn, sql.SQL('SELECT count(*), extract(epoch FROM max("pgh_created_at")), max("pgh_id") FROM {}').format(ident)
+        )
+        sequence = _fetch_one(
+            conn,
+            sql.SQL("SELECT pg_sequence_last_value(pg_get_serial_sequence({}, 'pgh_id'))").format(
+                sql.Literal(sql.render(ident))
+            ),
+        )[0]
+        boundary = period_start(interval, now)
+        last = _epoch(latest)
+        if last is not None:
+            boundary = max(boundary, _next_start(interval, period_start(interval, last)))
+        old_name = names.fit(tracking.event_table_name, "before" + boundary.strftime("%Y%m%d"))
+        old = sql.Identifier(schema, old_name)
+        indexes = [str(row[0]) for row in db.fetch_all(
+            conn, sql.SQL("SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = {}").format(oid)
+        )]
+        # 1. The old table steps aside: its name, its indexes' names, its identity and comment.
+        db.execute(conn, sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY IF EXISTS").format(ident, sql.Identifier("pgh_id")))
+        db.execute(conn, sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident, sql.Identifier(old_name)))
+        prefix = tracking.event_table_name + "_"
+        for index in indexes:
+            suffix = index[len(prefix):] if index.startswith(prefix) else index
+            db.execute(conn, sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(schema, index), sql.Identifier(names.fit(old_name, suffix))
+            ))
+        db.execute(conn, sql.SQL("COMMENT ON TABLE {} IS NULL").format(old))
+        # Its primary key (pgh_id) gives way to the partitioned table's (pgh_id, pgh_created_at),
+        # which attaching builds on it.
+        for (key,) in db.fetch_all(conn, sql.SQL(
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = {}::regclass AND contype = 'p'"
+        ).format(sql.Literal(sql.render(old)))):
+            db.execute(conn, sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(old, sql.Identifier(str(key))))
+        # 2. The partitioned table and its DEFAULT partition, with every column the old one
+        # has, each of the old one's exact type (a partition's types must match; an ORM may
+        # have kept a length, varchar(100), where the core's columns have none).
+        artefact = event_table(tracking)
+        db.execute(conn, artefact.create)
+        made = dict(_typed_columns(conn, oid))
+        for column, type_ in _typed_columns(conn, sql.SQL("{}::regclass").format(sql.Literal(sql.render(old)))):
+            statement = None
+            if column not in made:
+                statement = "ALTER TABLE {} ADD COLUMN {} {}"
+            elif made[column] != type_:
+                statement = "ALTER TABLE {} ALTER COLUMN {} TYPE {}"
+            if statement is not None:
+                db.execute(conn, sql.SQL(statement).format(ident, sql.Identifier(column), sql.SQL(type_)))
+        following = max(int(str(highest or 0)), int(str(sequence or 0))) + 1
+        db.execute(conn, sql.SQL("ALTER TABLE {} ALTER COLUMN {} RESTART WITH {}").format(
+            ident, sql.Identifier("pgh_id"), sql.Literal(following)
+        ))
+        # 3. The old table is the first partition; the new table is recorded as installed.
+        db.execute(conn, sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM (MINVALUE) TO ({})").format(
+            ident, old, sql.Literal(boundary)
+        ))
+        from pghistory_core.lifecycle import record_installed  # local: lifecycle imports this module
+
+        record_installed(conn, [artefact])
+        after = _fetch_one(conn, sql.SQL("SELECT count(*) FROM {}").format(ident))[0]
+        if after != count:  # pragma: no cover - a guard: the transaction rolls back
+            raise ConfigurationError(f"partitioning {name} would have changed its event count ({count} -> {after})")
+        create_partitions(conn, tracking, now=now)
+    return old_name

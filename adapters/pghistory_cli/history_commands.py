@@ -32,7 +32,7 @@ from rich.text import Text
 
 from pghistory_cli.options import CliError, connect, dsn_option, err_console, out_console, spec_option, trackings_from
 import pghistory_core as ph
-from pghistory_core import Tracking, history, revert
+from pghistory_core import Tracking, db, history, partitions, revert
 from pghistory_core.backfill import BATCH_SIZE
 from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
 from pghistory_core.partitions import AHEAD as PARTITIONS_AHEAD
@@ -530,13 +530,20 @@ def retention_command(
 @click.option("--since", "since_text", metavar="TIMESTAMP",
               help="Also create the partitions from this time on (ISO 8601 with an offset), e.g. for imported history.")
 @click.option("--list", "list_only", is_flag=True, help="Only list the partitions, create none.")
+@click.option("--convert", is_flag=True,
+              help="Partition in place the event tables that exist unpartitioned (their events become the first "
+                   "partition).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before --convert.")
 def partitions_command(
-    specs: tuple[str, ...], dsn: str | None, table: str | None, ahead: int, since_text: str | None, list_only: bool
+    specs: tuple[str, ...], dsn: str | None, table: str | None, ahead: int, since_text: str | None, list_only: bool,
+    convert: bool, yes: bool,
 ) -> None:
     """Create the missing partitions of the specs' partitioned event tables, then list them.
 
     Run it from a scheduled job (daily is plenty): events whose time no partition covers
     wait in the DEFAULT partition and are moved into their partition when it is created.
+    With --convert, event tables created before their tracking was partitioned are first
+    partitioned in place, in one transaction each (the table is locked meanwhile).
     """
     try:
         since = parse_before(since_text) if since_text else None
@@ -547,6 +554,8 @@ def partitions_command(
         raise CliError("none of the chosen trackings has a partitioned event table (partition=...)")
     rows = Table("event table", "partition", "from", "to")
     with connect(dsn) as conn:
+        if convert:
+            _convert(conn, chosen, yes)
         for tracking in chosen:
             name = history.model_name(tracking)
             if not list_only:
@@ -557,6 +566,19 @@ def partitions_command(
                     _bound(partition.lower, "MINVALUE"), _bound(partition.upper, "MAXVALUE"))
                 rows.add_row(name, partition.name, *bounds)
     out_console().print(rows)
+
+
+def _convert(conn: db.Connection, trackings: Sequence[Tracking], yes: bool) -> None:
+    plain = [t for t in trackings if partitions.is_plain(conn, t)]
+    if not plain:
+        return
+    if not yes:
+        listed = ", ".join(history.model_name(t) for t in plain)
+        click.confirm(f"Partition {listed} in place? Each is locked while it is converted.", abort=True, err=True)
+    for tracking in plain:
+        old = partitions.partition_existing(conn, tracking)
+        err_console().print(f"partitioned {history.model_name(tracking)}: its events are now in "
+                            f"{tracking.event_schema_name}.{old}")
 
 
 def _bound(value: datetime.datetime | None, missing: str) -> str:

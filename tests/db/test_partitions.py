@@ -208,3 +208,78 @@ def test_partition_maintenance_names_a_missing_or_unpartitioned_table(conn):
     track(conn, ph.Tracking(NOTE))
     with pytest.raises(ph.ConfigurationError, match=r"public\.note_event is not partitioned in the database"):
         ph.list_partitions(conn, MONTHLY)
+
+
+LEDGER = ph.Table("ledger", (ph.Column("id", "integer"), ph.Column("amount", "numeric")))
+LEDGER_PLAIN = ph.Tracking(LEDGER, (ph.InsertEvent(), ph.UpdateEvent(), ph.DeleteEvent()))
+LEDGER_MONTHLY = LEDGER_PLAIN.replace(partition="month")
+
+
+def test_an_existing_event_table_is_partitioned_in_place(conn):
+    conn.execute("CREATE TABLE ledger (id integer PRIMARY KEY, amount numeric)")
+    track(conn, LEDGER_PLAIN)
+    with ph.context(user="ann"), conn.transaction():
+        transport.apply(conn)
+        conn.execute("INSERT INTO ledger SELECT g, g * 1.5 FROM generate_series(1, 4) g")
+    conn.execute("UPDATE ledger_event SET pgh_created_at = '2020-03-15+00' WHERE pgh_obj_id <= 2")
+    # What an older spec or an ORM may have left: an extra column, a precision on a type.
+    conn.execute("ALTER TABLE ledger_event ADD COLUMN legacy text, ALTER COLUMN amount TYPE numeric(10,2)")
+    conn.execute("UPDATE ledger_event SET legacy = 'kept'")
+    rows = "SELECT pgh_id, pgh_label, amount, legacy, pgh_context_id FROM ledger_event ORDER BY pgh_id"
+    before = conn.execute(rows).fetchall()
+
+    old = partitions.partition_existing(conn, LEDGER_MONTHLY)
+    boundary = _month(1)  # the old table holds everything up to the end of this month
+    assert old == f"ledger_event_before{boundary:%Y%m%d}"
+    listed = ph.list_partitions(conn, LEDGER_MONTHLY)
+    assert listed[0].is_default and (listed[1].name, listed[1].lower, listed[1].upper) == (old, None, boundary)
+    assert [p.lower for p in listed[2:]] == [_month(1), _month(2)]
+    assert conn.execute(rows).fetchall() == before
+    amount_type = ("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                   "WHERE attrelid = 'ledger_event'::regclass AND attname = 'amount'")
+    assert conn.execute(amount_type).fetchone() == ("numeric(10,2)",)
+    ph.check(conn, [LEDGER_MONTHLY])  # recorded as the partitioned spec's table: no drift
+    assert ph.install(conn, [LEDGER_MONTHLY]) == []
+    with conn.transaction():
+        conn.execute("UPDATE ledger SET amount = 9 WHERE id = 1")
+    newest = conn.execute("SELECT pgh_id, tableoid::regclass::text FROM ledger_event ORDER BY pgh_id DESC LIMIT 1").fetchone()
+    assert newest == (before[-1][0] + 1, old)  # the identity continues; this month is still the old table's
+    assert [e.pgh_label for e in ph.object_history(conn, [LEDGER_MONTHLY], "ledger", 1)] == ["insert", "update"]
+    # Retention deletes inside the old partition until its whole range is past, then drops it.
+    assert ph.delete_events(conn, LEDGER_MONTHLY, dt.datetime(2021, 1, 1, tzinfo=UTC)) == {"public.ledger_event": 2}
+    assert ph.delete_events(conn, LEDGER_MONTHLY, boundary) == {"public.ledger_event": 3}
+    assert old not in [p.name for p in ph.list_partitions(conn, LEDGER_MONTHLY)]
+
+
+def test_partitioning_in_place_refuses_what_would_stay_behind(conn, notes):
+    with pytest.raises(ph.ConfigurationError, match=r"event table public\.note_event is partitioned already"):
+        partitions.partition_existing(conn, MONTHLY)
+    conn.execute("CREATE TABLE memo (id integer PRIMARY KEY)")
+    memo = ph.Tracking(ph.Table("memo", (ph.Column("id", "integer"),)))
+    track(conn, memo)
+    conn.execute("CREATE VIEW recent_memos AS SELECT * FROM memo_event")
+    with pytest.raises(ph.ConfigurationError, match=r"view recent_memos would stay bound to the old table"):
+        partitions.partition_existing(conn, memo.replace(partition="month"))
+    assert conn.execute("SELECT relkind::text FROM pg_class WHERE relname = 'memo_event'").fetchone() == ("r",)
+    with pytest.raises(ph.ConfigurationError, match=r"event table public\.nothing_event does not exist"):
+        partitions.partition_existing(conn, ph.Tracking(ph.Table("nothing", (ph.Column("id", "integer"),)), partition="day"))
+
+
+LEDGERS = [LEDGER_MONTHLY]
+
+
+def test_cli_converts_an_unpartitioned_event_table_after_asking(dsn, conn):
+    conn.execute("CREATE TABLE ledger (id integer PRIMARY KEY, amount numeric)")
+    track(conn, LEDGER_PLAIN)
+    conn.execute("INSERT INTO ledger VALUES (1, 2)")
+    args = ["partitions", "--dsn", dsn, "--spec", "tests.db.test_partitions:LEDGERS", "--convert"]
+    refused = CliRunner().invoke(cli, args, env=ENV, input="n\n")
+    assert refused.exit_code == 1 and "Partition public.ledger_event in place?" in refused.output
+    assert partitions.is_plain(conn, LEDGER_MONTHLY)
+    done = CliRunner().invoke(cli, [*args, "--yes"], env=ENV)
+    assert done.exit_code == 0, done.output
+    assert f"partitioned public.ledger_event: its events are now in public.ledger_event_before{_month(1):%Y%m%d}" in done.stderr
+    assert not partitions.is_plain(conn, LEDGER_MONTHLY)
+    assert conn.execute("SELECT count(*) FROM ledger_event").fetchone() == (1,)
+    again = CliRunner().invoke(cli, [*args, "--yes"], env=ENV)  # nothing left to convert
+    assert again.exit_code == 0 and "partitioned public" not in again.stderr
