@@ -143,6 +143,7 @@ def _options(
     context_field: object,
     append_only: object,
     level: object,
+    partition: str | None = None,
 ) -> TrackingOptions:
     if isinstance(fields, str) or isinstance(exclude, str):
         raise ImproperlyConfigured(f"{tracked_model._meta.label}: fields/exclude must be lists of field names")
@@ -172,6 +173,7 @@ def _options(
         append_only=bool(_pick(append_only, config.append_only())),
         level=chosen_level,  # type: ignore[arg-type]
         created_at=config.created_at_function(),
+        partition=partition,
     )
 
 
@@ -194,13 +196,14 @@ def create_event_model(
     meta: Mapping[str, object] | None = None,
     abstract: bool = True,
     level: Level | None = UNSET,  # type: ignore[assignment]
+    partition: str | None = None,
 ) -> type[models.Model]:
     """Create the event model for *tracked_model* (abstract by default, to subclass).
 
     The triggers are registered when a concrete event model is created (directly with
     ``abstract=False``, or by subclassing the abstract one).
     """
-    options = _options(tracked_model, trackers, fields, exclude, obj_field, context_field, append_only, level)
+    options = _options(tracked_model, trackers, fields, exclude, obj_field, context_field, append_only, level, partition)
     base = base_model or config.base_model()
     model_name = model_name or _default_model_name(tracked_model, fields)
     app_label = app_label or tracked_model._meta.app_label
@@ -303,13 +306,17 @@ def track(
     attrs: Mapping[str, object] | None = None,
     meta: Mapping[str, object] | None = None,
     level: Level | None = UNSET,  # type: ignore[assignment]
+    partition: str | None = None,
 ) -> Callable[[M], M]:
     """Class decorator: track *trackers* (default: insert and update) on a model.
 
     Creates the event model (``<Model>Event``, or ``<Model><Fields>Event`` with
     ``fields=``) in the tracked model's module and app, reachable as
     ``Model.pgh_event_model`` / ``Model.pgh_event_models[label]`` and through
-    ``obj.events`` (``obj.<fields>_events``).
+    ``obj.events`` (``obj.<fields>_events``). ``partition`` (``"day"``, ``"week"``,
+    ``"month"``, ``"year"``; an extension of django-pghistory's API) declares the event
+    table partitioned by time: ``manage.py pghistory_partitions --convert`` partitions it
+    after ``migrate`` created it, and ``pghistory_retention`` then drops whole partitions.
     """
 
     def decorate(model: M) -> M:
@@ -329,6 +336,7 @@ def track(
             meta=meta,
             abstract=False,
             level=level,
+            partition=partition,
         )
         module = sys.modules.get(model.__module__)
         if module is not None:

@@ -115,6 +115,7 @@ class TrackingOptions:
     append_only: bool
     level: Level | None
     created_at: str
+    partition: str | None = None
 
 
 def build_tracking(tracked_model: type[models.Model], event_table: str, options: TrackingOptions) -> Tracking:
@@ -134,6 +135,7 @@ def build_tracking(tracked_model: type[models.Model], event_table: str, options:
         append_only=options.append_only,
         created_at=options.created_at,
         level=options.level,
+        partition=options.partition,
     )
 
 

@@ -111,3 +111,44 @@ def test_retention_with_contexts_deletes_the_context_rows_left_without_events():
                                  "public.pghistory_context: 1 context rows deleted"]
     assert [c.metadata["user"] for c in Context.objects.all()] == ["still here"]
     assert not Context.objects.filter(pk=gone_context).exists()
+
+
+def test_partitions_command_converts_then_retention_drops_whole_months(monkeypatch):
+    from django.db import connection
+
+    def kind() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT relkind::text FROM pg_class WHERE oid = 'testapp_diaryevent'::regclass")
+            return cursor.fetchone()[0]
+
+    assert kind() == "r"  # migrate created it unpartitioned; converting asks first
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    with pytest.raises(CommandError, match="nothing converted"):
+        _run("pghistory_partitions", "testapp.Diary", "--convert")
+    assert kind() == "r"
+    out = _run("pghistory_partitions", "testapp.Diary", "--convert", "--yes")
+    # The table was empty: the old table covers everything before this month, which gets its own.
+    month = dt.datetime.now(dt.timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    old, current = f"testapp_diaryevent_before{month:%Y%m%d}", f"testapp_diaryevent_p{month:%Y%m%d}"
+    assert f"public.testapp_diaryevent: partitioned, its events are now in public.{old}" in out
+    assert kind() == "p"
+    listing = _run("pghistory_partitions", "testapp.Diary", "--list")
+    assert "testapp_diaryevent_default DEFAULT" in listing and f"{old} MINVALUE to {month.isoformat()}" in listing
+    with pghistory.context(user="ann"):
+        diary = m.Diary.objects.create(entry="dear diary")
+    diary.entry = "again"
+    diary.save()
+    assert [(e.pgh_label, e.entry) for e in diary.events.order_by("pgh_id")] == [("insert", "dear diary"), ("update", "again")]
+    assert m.DiaryEvent.objects.get(pgh_label="insert").pgh_context.metadata == {"user": "ann"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM testapp_diaryevent")
+        assert cursor.fetchall() == [(current,)]
+    # Retention up to next month drops the old table and this month's partition, whole.
+    following = (month + dt.timedelta(days=32)).replace(day=1)
+    done = _run("pghistory_retention", "testapp.Diary", "--before", following.isoformat(), "--yes")
+    assert done.strip() == "public.testapp_diaryevent: 2 events deleted"
+    remaining = _run("pghistory_partitions", "testapp.Diary", "--list")
+    assert old not in remaining and current not in remaining
+    assert m.DiaryEvent.objects.count() == 0
+    with pytest.raises(CommandError, match="none of the chosen models has a partitioned event model"):
+        _run("pghistory_partitions", "testapp.Document")

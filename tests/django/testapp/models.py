@@ -180,3 +180,12 @@ class RowTicket(models.Model):
 
     class Meta:
         app_label = "testapp"
+
+
+# An event table partitioned by month (``manage.py pghistory_partitions --convert``).
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), partition="month")
+class Diary(models.Model):
+    entry = models.CharField(max_length=100)
+
+    class Meta:
+        app_label = "testapp"
