@@ -149,25 +149,20 @@ def _catalog_query(artefacts: Sequence[Artefact]) -> sql.Composable:
         return sql.SQL("(" + columns + ") IN (") + _values_list(rows) + sql.SQL(")")
 
     return sql.SQL(
-        f"""
-SELECT 'trigger', n.nspname::text, c.relname::text, t.tgname::text, d.description,
-       {_TRIGGER_DEFINITION}, t.tgenabled::text
-{_FROM_TRIGGER}
-  LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0
- WHERE NOT t.tgisinternal AND (d.description LIKE {{like}} OR {{triggers}})
-UNION ALL
-SELECT 'function', n.nspname::text, '', p.proname::text, d.description,
-       {_FUNCTION_DEFINITION}, NULL
-{_FROM_FUNCTION}
-  LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
- WHERE d.description LIKE {{like}} OR {{functions}}
-UNION ALL
-SELECT 'table', n.nspname::text, '', c.relname::text, d.description,
-       {_TABLE_DEFINITION}, NULL
-{_FROM_TABLE}
-  LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relkind IN ('r', 'p') AND (d.description LIKE {{like}} OR {{tables}})
-"""
+        "\nSELECT 'trigger', n.nspname::text, c.relname::text, t.tgname::text, d.description,\n"
+        "       " + _TRIGGER_DEFINITION + ", t.tgenabled::text\n" + _FROM_TRIGGER + "\n"
+        "  LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass AND d.objsubid = 0\n"
+        " WHERE NOT t.tgisinternal AND (d.description LIKE {like} OR {triggers})\n"
+        "UNION ALL\n"
+        "SELECT 'function', n.nspname::text, '', p.proname::text, d.description,\n"
+        "       " + _FUNCTION_DEFINITION + ", NULL\n" + _FROM_FUNCTION + "\n"
+        "  LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0\n"
+        " WHERE d.description LIKE {like} OR {functions}\n"
+        "UNION ALL\n"
+        "SELECT 'table', n.nspname::text, '', c.relname::text, d.description,\n"
+        "       " + _TABLE_DEFINITION + ", NULL\n" + _FROM_TABLE + "\n"
+        "  LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0\n"
+        " WHERE c.relkind IN ('r', 'p') AND (d.description LIKE {like} OR {tables})\n"
     ).format(
         like=like,
         triggers=named("n.nspname, c.relname, t.tgname", triggers),
@@ -183,17 +178,17 @@ def _definition_query(artefact: Artefact) -> sql.Composable:
         where = sql.SQL(" WHERE NOT t.tgisinternal AND n.nspname = {} AND c.relname = {} AND t.tgname = {}").format(
             sql.Literal(artefact.table[0]), sql.Literal(artefact.table[1]), sql.Literal(artefact.name)
         )
-        head = f"SELECT {_TRIGGER_DEFINITION}\n{_FROM_TRIGGER}\n"
+        head = "SELECT " + _TRIGGER_DEFINITION + "\n" + _FROM_TRIGGER + "\n"
     elif artefact.kind == "function":
         where = sql.SQL(" WHERE n.nspname = {} AND p.proname = {}").format(
             sql.Literal(artefact.schema), sql.Literal(artefact.name)
         )
-        head = f"SELECT {_FUNCTION_DEFINITION}\n{_FROM_FUNCTION}\n"
+        head = "SELECT " + _FUNCTION_DEFINITION + "\n" + _FROM_FUNCTION + "\n"
     else:
         where = sql.SQL(" WHERE c.relkind IN ('r', 'p') AND n.nspname = {} AND c.relname = {}").format(
             sql.Literal(artefact.schema), sql.Literal(artefact.name)
         )
-        head = f"SELECT {_TABLE_DEFINITION}\n{_FROM_TABLE}\n"
+        head = "SELECT " + _TABLE_DEFINITION + "\n" + _FROM_TABLE + "\n"
     return sql.SQL("(" + head) + where + sql.SQL(" LIMIT 1)")
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import pghistory_core as ph
 from pghistory_cli.main import cli
-from pghistory_core import transport
+from pghistory_core import sql, transport
 
 CASH = ph.Table(
     "cash", (ph.Column("id", "integer"), ph.Column("dollars", "numeric(10,2)"), ph.Column("note", "text"))
@@ -29,10 +29,11 @@ SPEC = "tests.db.test_install_script:TRACKINGS"
 
 
 def _events(conn: psycopg.Connection, table: str) -> list[tuple[object, ...]]:
-    return conn.execute(
-        f"SELECT e.pgh_label, e.dollars, c.metadata ->> 'user' FROM {table} e "  # noqa: S608 - fixed test table names
+    query = sql.SQL(
+        "SELECT e.pgh_label, e.dollars, c.metadata ->> 'user' FROM {} e "
         "LEFT JOIN pghistory_context c ON c.id = e.pgh_context_id ORDER BY e.pgh_id"
-    ).fetchall()
+    ).format(sql.Identifier(table))
+    return conn.execute(sql.render(query)).fetchall()
 
 
 def test_the_script_installs_tracking_and_records_it_as_installed(conn):

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 import pghistory_core as ph
+from pghistory_core import sql
 import pghistory_django as pghistory
 from tests.django.cleanup import truncate_all
 from tests.django.testapp import models as m
@@ -145,10 +146,14 @@ def test_partitions_command_converts_then_retention_drops_whole_months(monkeypat
         assert cursor.fetchall() == [(current,)]
     # Retention up to next month drops the old table and this month's partition, whole.
     following = (month + dt.timedelta(days=32)).replace(day=1)
-    done = _run("pghistory_retention", "testapp.Diary", "--before", following.isoformat(), "--yes")
+    done = _run("pghistory_retention", "testapp.Diary", "--before", following.isoformat(), "--detach", "--yes")
     assert done.strip() == "public.testapp_diaryevent: 2 events deleted"
     remaining = _run("pghistory_partitions", "testapp.Diary", "--list")
     assert old not in remaining and current not in remaining
     assert m.DiaryEvent.objects.count() == 0
+    with connection.cursor() as cursor:  # detached: kept as an ordinary table, with its events
+        cursor.execute(sql.render(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(current))))
+        assert cursor.fetchone() == (2,)
+        cursor.execute(sql.render(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(current), sql.Identifier(old))))
     with pytest.raises(CommandError, match="none of the chosen models has a partitioned event model"):
         _run("pghistory_partitions", "testapp.Document")

@@ -35,6 +35,11 @@ class Command(BaseCommand):
             action="store_true",
             help="then delete the context rows last written before --before that no event references any more",
         )
+        parser.add_argument(
+            "--detach",
+            action="store_true",
+            help="partitioned event models: detach their partitions older than --before (kept as tables) instead of dropping them",
+        )
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"events per batch (default {BATCH_SIZE})")
         parser.add_argument("--dry-run", action="store_true", help="only count the events that would be deleted")
         parser.add_argument("--yes", action="store_true", help="do not ask before deleting")
@@ -79,7 +84,7 @@ class Command(BaseCommand):
                 )
                 if answer.strip().lower() not in ("y", "yes"):
                     raise CommandError("nothing deleted")
-            deleted = ph.delete_events(conn, trackings, before, batch_size=options["batch_size"])
+            deleted = ph.delete_events(conn, trackings, before, batch_size=options["batch_size"], detach=options["detach"])
             contexts_deleted = {
                 schema: ph.delete_unreferenced_contexts(
                     conn, before, context_schema=schema, batch_size=options["batch_size"]
