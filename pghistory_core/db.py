@@ -20,7 +20,17 @@ from typing import Protocol
 from pghistory_core import sql
 from pghistory_core.errors import UnsupportedError
 
-__all__ = ["Connection", "Cursor", "driver_name", "execute", "fetch_all", "in_transaction", "transaction"]
+__all__ = [
+    "DDL_LOCK_KEY",
+    "Connection",
+    "Cursor",
+    "driver_name",
+    "execute",
+    "fetch_all",
+    "in_transaction",
+    "lock_ddl",
+    "transaction",
+]
 
 
 class Cursor(Protocol):
@@ -123,3 +133,13 @@ def transaction(conn: Connection) -> Iterator[Connection]:
                 conn.autocommit = True  # type: ignore[attr-defined]
         return
     raise UnsupportedError(f"unsupported connection type {type(conn).__name__}")  # pragma: no cover
+
+
+#: Any constant: the advisory lock that serialises pghistory's DDL on one database (installs,
+#: partition maintenance), so two runs at once queue instead of colliding.
+DDL_LOCK_KEY = 7_051_862_315
+
+
+def lock_ddl(conn: Connection) -> None:
+    """Take the DDL lock until the end of the current transaction (re-entrant per session)."""
+    execute(conn, sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(DDL_LOCK_KEY)))

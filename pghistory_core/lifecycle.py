@@ -47,8 +47,6 @@ __all__ = [
 ]
 
 COMMENT_PREFIX = "pghistory:"
-# Any constant: serialises concurrent installs on one database.
-_ADVISORY_LOCK_KEY = 7_051_862_315
 
 
 class State(str, enum.Enum):
@@ -300,7 +298,7 @@ def install(
     by_table = {(t.event_schema_name, t.event_table_name): t for t in trackings}
     changed: list[Status] = []
     with db.transaction(conn):
-        db.execute(conn, sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(_ADVISORY_LOCK_KEY)))
+        db.lock_ddl(conn)
         found = _read_catalog(conn, artefacts)
         touched: list[Artefact] = []
         for current in _statuses(artefacts, found):

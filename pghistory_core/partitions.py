@@ -156,8 +156,10 @@ def _columns(conn: db.Connection, table: sql.Identifier) -> list[str]:
     return [name for name, _ in _typed_columns(conn, sql.SQL("{}::regclass").format(sql.Literal(sql.render(table))))]
 
 
-def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datetime.datetime, upper: datetime.datetime) -> None:
-    """Create one range partition, moving the rows of its range out of the DEFAULT partition."""
+def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datetime.datetime, upper: datetime.datetime) -> bool:
+    """Create one range partition, moving the rows of its range out of the DEFAULT partition,
+    unless (checked again under the DDL lock) a partition overlapping the range exists now:
+    another run, an install or a scheduled job, made it meanwhile. Whether it was created."""
     schema = tracking.event_schema_name
     parent = event_table_ident(tracking)
     table = sql.Identifier(schema, name)
@@ -165,10 +167,13 @@ def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datet
     bounds = sql.SQL("FOR VALUES FROM ({}) TO ({})").format(sql.Literal(lower), sql.Literal(upper))
     in_range = sql.SQL('"pgh_created_at" >= {} AND "pgh_created_at" < {}').format(sql.Literal(lower), sql.Literal(upper))
     with db.transaction(conn):
+        db.lock_ddl(conn)
+        if any(p.overlaps(lower, upper) for p in list_partitions(conn, tracking)):
+            return False
         stray = db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_range))
         if stray[0][0] is not True:
             db.execute(conn, sql.SQL("CREATE TABLE {} PARTITION OF {} {}").format(table, parent, bounds))
-            return
+            return True
         # Every column the table has (an older spec's columns too), not only the spec's.
         columns = sql.join(", ", [sql.Identifier(column) for column in _columns(conn, parent)])
         db.execute(conn, sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(table, parent))
@@ -180,6 +185,7 @@ def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datet
             ).format(default=default, in_range=in_range, columns=columns, table=table),
         )
         db.execute(conn, sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, table, bounds))
+    return True
 
 
 def create_partitions(
@@ -208,8 +214,8 @@ def create_partitions(
         upper = _next_start(interval, start)
         if not any(p.overlaps(start, upper) for p in existing):
             name = partition_name(tracking, start)
-            _create_one(conn, tracking, name, start, upper)
-            created.append(name)
+            if _create_one(conn, tracking, name, start, upper):
+                created.append(name)
         start = upper
     return created
 
@@ -310,6 +316,7 @@ def partition_existing(conn: db.Connection, tracking: Tracking, *, now: datetime
     oid = sql.SQL("{}::regclass").format(sql.Literal(sql.render(ident)))
     now = now if now is not None else datetime.datetime.now(UTC)
     with db.transaction(conn):
+        db.lock_ddl(conn)  # before looking: a conversion running meanwhile is then finished
         kind = db.fetch_all(
             conn, sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass({})").format(sql.Literal(sql.render(ident)))
         )

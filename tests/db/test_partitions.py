@@ -283,3 +283,21 @@ def test_cli_converts_an_unpartitioned_event_table_after_asking(dsn, conn):
     assert conn.execute("SELECT count(*) FROM ledger_event").fetchone() == (1,)
     again = CliRunner().invoke(cli, [*args, "--yes"], env=ENV)  # nothing left to convert
     assert again.exit_code == 0 and "partitioned public" not in again.stderr
+
+
+def test_a_partition_made_meanwhile_is_not_made_twice(conn, notes, monkeypatch):
+    """Two maintenance runs at once (a scheduled job and an install): the second one's list
+    of partitions is stale by the time it creates one; it checks again under the DDL lock."""
+    made = ph.create_partitions(conn, MONTHLY, ahead=0, now=dt.datetime(2031, 5, 5, tzinfo=UTC))
+    assert made == ["note_event_p20310501"]
+    real = partitions.list_partitions
+    calls = []
+
+    def listing(c, t):  # the first listing misses the partition just made
+        calls.append(t)
+        return [] if len(calls) == 1 else real(c, t)
+
+    monkeypatch.setattr(partitions, "list_partitions", listing)
+    assert ph.create_partitions(conn, MONTHLY, ahead=0, now=dt.datetime(2031, 5, 5, tzinfo=UTC)) == []
+    assert len(calls) == 2  # the stale listing, then the check under the lock
+    assert [p.name for p in real(conn, MONTHLY)].count("note_event_p20310501") == 1
