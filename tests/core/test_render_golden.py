@@ -197,6 +197,7 @@ CASES: list[Case] = [
     _table_case("event_table_denormalized", Tracking(ACCOUNT, context=DENORMALIZED)),
     _table_case("event_table_no_context", Tracking(ACCOUNT, fields=["id", "money"], context=NO_CONTEXT)),
     _table_case("event_table_no_obj_ref", Tracking(COMPOSITE, obj_ref=False, event_table="membership_history", event_schema="audit")),
+    _table_case("event_table_partitioned", Tracking(ACCOUNT, partition="month")),
     # ----------------------------------------------------------------------- others
     Case("context", "the shared context table and functions", lambda: render.context_artefacts("public")),
     Case(
