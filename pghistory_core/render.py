@@ -85,6 +85,8 @@ class Artefact:
     table: tuple[str, str] | None = None
     #: the tracking this belongs to (None for the shared context machinery)
     owner: str | None = None
+    #: event tables only: whether the spec partitions it (None for other objects)
+    partitioned: bool | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -362,7 +364,45 @@ def event_table(tracking: Tracking) -> Artefact:
         drop=sql.SQL("DROP TABLE IF EXISTS {}").format(ident),
         comment_target=sql.SQL("TABLE {}").format(ident),
         owner=tracking.table.qualified_name,
+        partitioned=partitioned,
     )
+
+
+def _partitioning_check(schema: str, table: str, partitioned: bool) -> sql.Composable:
+    """PL/pgSQL raising ``wrong_object_type`` when the table ``v_table`` is partitioned and
+    the spec wants it plain, or the reverse."""
+    qualified = f"{schema}.{table}"
+    if partitioned:
+        wrong, message = "<>", (
+            f"pghistory: event table {qualified} exists and is not partitioned, but its tracking has a partition "
+            "setting; partition it in place first (pghistory partitions --convert, ph.partition_existing; Django: "
+            "manage.py pghistory_partitions --convert), or give the tracking a new event_table"
+        )
+    else:
+        wrong, message = "=", (
+            f"pghistory: event table {qualified} is partitioned, but its tracking has no partition; "
+            "set the tracking's partition, or give it a new event_table"
+        )
+    return sql.SQL(
+        "    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = v_table) " + wrong + " 'p' THEN\n"
+        "        RAISE EXCEPTION USING MESSAGE = {}, ERRCODE = 'wrong_object_type';\n"
+        "    END IF;\n"
+    ).format(sql.Literal(message))
+
+
+def partitioning_check(schema: str, table: str, partitioned: bool) -> sql.Composable:
+    """A ``DO`` block refusing an existing event table whose partitioning differs from the
+    spec's (nothing when the table does not exist), for tools that create event tables
+    themselves and only adopt them (Alembic: :mod:`pghistory_sqlalchemy.migrations`)."""
+    body = sql.render(
+        sql.SQL(
+            "\nDECLARE\n    v_table regclass := to_regclass({});\nBEGIN\n"
+            "    IF v_table IS NULL THEN\n        RETURN;\n    END IF;\n"
+        ).format(sql.Literal(sql.render(sql.Identifier(schema, table))))
+        + _partitioning_check(schema, table, partitioned)
+        + sql.SQL("END\n")
+    )
+    return sql.SQL("DO {}").format(sql.dollar_quote(body))
 
 
 def event_table_migration(tracking: Tracking) -> sql.Composable:
@@ -374,23 +414,7 @@ def event_table_migration(tracking: Tracking) -> sql.Composable:
     runs it for an outdated table, and the install script before every event table.
     """
     ident = event_table_ident(tracking)
-    qualified = f"{tracking.event_schema_name}.{tracking.event_table_name}"
-    if tracking.partition is not None:
-        wrong, message = "<>", (
-            f"pghistory: event table {qualified} exists and is not partitioned, but its tracking has "
-            f"partition={tracking.partition!r}; pghistory does not convert event tables: give the tracking a new "
-            "event_table (the old one keeps its history), or convert the table yourself"
-        )
-    else:
-        wrong, message = "=", (
-            f"pghistory: event table {qualified} is partitioned, but its tracking has no partition; "
-            "set the tracking's partition, or give it a new event_table"
-        )
-    steps = [
-        sql.SQL("    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = v_table) " + wrong + " 'p' THEN\n"
-                "        RAISE EXCEPTION USING MESSAGE = {}, ERRCODE = 'wrong_object_type';\n"
-                "    END IF;\n").format(sql.Literal(message))
-    ]
+    steps = [_partitioning_check(tracking.event_schema_name, tracking.event_table_name, tracking.partition is not None)]
     for name, type_ in event_columns(tracking):
         if name == "pgh_id":
             continue

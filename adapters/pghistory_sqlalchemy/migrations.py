@@ -66,7 +66,7 @@ from alembic.operations import MigrateOperation, Operations
 from alembic.operations import ops as alembic_ops
 
 import pghistory_core as ph
-from pghistory_core import db, lifecycle, sql
+from pghistory_core import db, lifecycle, render, sql
 from pghistory_core.render import Artefact
 from pghistory_sqlalchemy.bridge import CoreConnection
 from pghistory_sqlalchemy.tracking import _INFO_KEY, trackings
@@ -115,6 +115,8 @@ class HistoryObject:
     content_hash: str
     table: tuple[str, str] | None = None
     comment: str | None = None
+    #: event tables: whether the spec partitions it (checked before adopting the table)
+    partitioned: bool | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -133,6 +135,7 @@ class HistoryObject:
             comment_target=sql.render(artefact.comment_target),
             content_hash=artefact.content_hash,
             table=artefact.table,
+            partitioned=artefact.partitioned,
         )
 
     @property
@@ -151,6 +154,7 @@ class HistoryObject:
             drop=sql.SQL(self.drop_sql),
             comment_target=sql.SQL(self.comment_target),
             table=self.table,
+            partitioned=self.partitioned,
         )
 
     def with_comment(self, comment: str | None) -> HistoryObject:
@@ -172,7 +176,11 @@ def _apply_statements(obj: HistoryObject) -> list[sql.Composable]:
     the previous state) that exact comment is written instead.
     """
     comment = _comment_sql(obj, obj.comment) if obj.comment is not None else lifecycle.record_sql(obj.artefact())
-    return [sql.SQL(obj.create_sql), comment]
+    statements: list[sql.Composable] = [sql.SQL(obj.create_sql), comment]
+    if obj.kind == "table" and obj.partitioned is not None:
+        # Alembic created or altered the table; refuse one partitioned otherwise than the spec.
+        statements.insert(0, render.partitioning_check(obj.schema, obj.name, obj.partitioned))
+    return statements
 
 
 def _remove_statements(obj: HistoryObject) -> list[sql.Composable]:
@@ -324,6 +332,8 @@ def _render_fields(obj: HistoryObject, indent: str) -> list[str]:
     fields.append(f"comment_target={obj.comment_target!r}")
     if obj.comment is not None:
         fields.append(f"comment={obj.comment!r}")
+    if obj.partitioned is not None:
+        fields.append(f"partitioned={obj.partitioned!r}")
     return fields
 
 

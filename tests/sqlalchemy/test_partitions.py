@@ -72,3 +72,41 @@ def test_partitioned_event_table_through_the_orm(engine: sa.Engine) -> None:
     assert _diff(engine, metadata) == []  # still nothing: partitions are not Alembic's
     metadata.drop_all(engine)
     assert sa.inspect(engine).get_table_names() == []
+
+
+def test_alembic_adoption_refuses_a_table_partitioned_otherwise(engine: sa.Engine) -> None:
+    """What an upgrade runs for the event table (adopting what Alembic created or altered):
+    a table whose partitioning differs from the spec is refused with the way out."""
+    import pytest
+
+    plain_metadata, _ = _plain_model()
+    plain_metadata.create_all(engine)
+    metadata, _ = _model()
+    (tracking,) = pgh.trackings(metadata)
+    obj = migrations.HistoryObject.from_artefact(ph.render.event_table(tracking))
+    assert "partitioned=True" in migrations._render_fields(obj, "    ")  # carried by the migration file
+    with pytest.raises(sa.exc.DBAPIError, match=r"public\.note_event exists and is not partitioned.*--convert"):
+        with engine.begin() as conn:
+            migrations.apply_object(CoreConnection(conn), obj)
+    with engine.begin() as conn:
+        ph.partitions.partition_existing(CoreConnection(conn), tracking)
+    with engine.begin() as conn:
+        migrations.apply_object(CoreConnection(conn), obj)  # now it is adopted
+        ph.check(CoreConnection(conn), [tracking])
+    plain = migrations.HistoryObject.from_artefact(ph.render.event_table(pgh.trackings(plain_metadata)[0]))
+    with pytest.raises(sa.exc.DBAPIError, match=r"note_event is partitioned, but its tracking has no partition"):
+        with engine.begin() as conn:
+            migrations.apply_object(CoreConnection(conn), plain)
+
+
+def _plain_model() -> tuple[sa.MetaData, type]:
+    class Base(orm.DeclarativeBase):
+        pass
+
+    @pgh.track(pgh.InsertEvent(), pgh.UpdateEvent())
+    class Note(Base):
+        __tablename__ = "note"
+        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+        body: orm.Mapped[str]
+
+    return Base.metadata, Note
