@@ -211,7 +211,7 @@ def record_sql(artefact: Artefact) -> sql.Composable:
         ).format(
             definition=_definition_query(artefact),
             name=sql.Literal(f"{artefact.kind} {artefact.display_name}"),
-            comment_on=sql.Literal(f"COMMENT ON {sql.render(artefact.comment_target)} IS "),
+            comment_on=sql.Literal(sql.render(sql.SQL("COMMENT ON ") + artefact.comment_target + sql.SQL(" IS "))),
             prefix=sql.Literal(prefix),
             length=sql.Literal(_DEFINITION_HASH_CHARS),
         )

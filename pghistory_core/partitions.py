@@ -40,7 +40,6 @@ __all__ = [
     "Partition",
     "create_partitions",
     "drop_partitions_before",
-    "events_in_partitions_before",
     "list_partitions",
     "is_plain",
     "partition_existing",
@@ -115,18 +114,23 @@ def _epoch(value: object) -> datetime.datetime | None:
     return None if value is None else datetime.datetime.fromtimestamp(float(str(value)), UTC)
 
 
+def _relkind(conn: db.Connection, tracking: Tracking) -> str | None:
+    """The event table's ``relkind`` (``r`` plain, ``p`` partitioned), None if it does not exist."""
+    query = sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass({})").format(
+        sql.Literal(sql.render(event_table_ident(tracking)))
+    )
+    rows = db.fetch_all(conn, query)
+    return str(rows[0][0]) if rows else None
+
+
 def _check_table(conn: db.Connection, tracking: Tracking) -> None:
     """Refuse, by name, an event table that is missing or not partitioned in the database."""
     _interval(tracking)
-    ident = event_table_ident(tracking)
-    query = sql.SQL("SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass({})").format(
-        sql.Literal(sql.render(ident))
-    )
-    rows = db.fetch_all(conn, query)
+    kind = _relkind(conn, tracking)
     name = f"{tracking.event_schema_name}.{tracking.event_table_name}"
-    if not rows:
+    if kind is None:
         raise ConfigurationError(f"the event table {name} does not exist: install the tracking first")
-    if rows[0][0] != "p":
+    if kind != "p":
         raise ConfigurationError(
             f"the event table {name} is not partitioned in the database (its tracking has partition="
             f"{tracking.partition!r}); install refuses it too: give the tracking a new event_table"
@@ -252,10 +256,6 @@ def drop_partitions_before(
     return removed
 
 
-def events_in_partitions_before(conn: db.Connection, tracking: Tracking, before: datetime.datetime) -> int:
-    """How many events :func:`drop_partitions_before` would remove."""
-    return sum(_count(conn, table) for _, table in _expired(conn, tracking, before))
-
 
 # ------------------------------------------------------------------------------- convert
 
@@ -273,11 +273,7 @@ ORDER BY 1"""
 
 def is_plain(conn: db.Connection, tracking: Tracking) -> bool:
     """Whether *tracking*'s event table exists as an ordinary (unpartitioned) table."""
-    query = sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass({})").format(
-        sql.Literal(sql.render(event_table_ident(tracking)))
-    )
-    rows = db.fetch_all(conn, query)
-    return bool(rows) and rows[0][0] == "r"
+    return _relkind(conn, tracking) == "r"
 
 
 def _fetch_one(conn: db.Connection, query: sql.Composable) -> tuple[object, ...]:
@@ -317,12 +313,10 @@ def partition_existing(conn: db.Connection, tracking: Tracking, *, now: datetime
     now = now if now is not None else datetime.datetime.now(UTC)
     with db.transaction(conn):
         db.lock_ddl(conn)  # before looking: a conversion running meanwhile is then finished
-        kind = db.fetch_all(
-            conn, sql.SQL("SELECT relkind::text FROM pg_class WHERE oid = to_regclass({})").format(sql.Literal(sql.render(ident)))
-        )
-        if not kind:
+        kind = _relkind(conn, tracking)
+        if kind is None:
             raise ConfigurationError(f"the event table {name} does not exist: nothing to partition")
-        if kind[0][0] == "p":
+        if kind == "p":
             raise ConfigurationError(f"the event table {name} is partitioned already")
         db.execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident))
         bound = [str(row[0]) for row in db.fetch_all(conn, sql.SQL(_DEPENDENTS).format(table=oid))]
