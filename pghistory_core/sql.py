@@ -38,6 +38,7 @@ __all__ = [
     "Literal",
     "LiteralValue",
     "SLOT",
+    "block_comment",
     "Template",
     "dollar_quote",
     "join",
@@ -345,6 +346,13 @@ def render(piece: Composable) -> str:
 
 _formatter = string.Formatter()
 _TAG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def block_comment(text: str) -> SQL:
+    """``/*text*/``; *text* may not open or close a comment (Postgres nests them)."""
+    if "/*" in text or "*/" in text or "\x00" in text or text.endswith("/"):
+        raise UnsupportedError(f"text cannot be put in a comment: {text!r}")
+    return SQL("/*" + text + "*/")
 
 
 def dollar_quote(body: str, tag: str = "pgh") -> SQL:

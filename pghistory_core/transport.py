@@ -15,7 +15,12 @@ What is sent
     or rollback (and ``ROLLBACK TO SAVEPOINT`` restores their earlier values), so nothing
     ever outlives the transaction on the server session. That is what keeps PgBouncer in
     transaction mode (and RDS Proxy) safe: no session is pinned, no state leaks to the next
-    client. The user's statement text is never rewritten, so server-side binding,
+    client.
+
+    In autocommit mode the context travels instead as a comment at the very start of the
+    user's statement text (:func:`context_comment`); the triggers read it from
+    ``current_query()`` when the transaction received no settings and set the same
+    settings from it. Nothing else in the text changes, so server-side binding,
     ``executemany``, ``prepare=True`` and ``%`` in raw SQL keep working untouched.
 
 When it is sent (:class:`TransportState`, one per connection)
@@ -36,7 +41,10 @@ When it is sent (:class:`TransportState`, one per connection)
       statements passes through only when every one of them would.
     - **Errored transaction**: PASS; sending anything would only add a second error on top
       of the user's.
-    - **Autocommit** (no transaction open): :attr:`Action.TOGETHER`: the context statement
+    - **Autocommit** (no transaction open): :attr:`Action.TOGETHER`: the plan carries
+      :attr:`Plan.comment`, which integrations put in front of the statement's text once
+      :meth:`TransportState.comments` says the database's triggers read it
+      (:data:`COMMENT_PROBE`). Until then the context statement
       and the user's statement must share one implicit transaction, in one round trip
       (psycopg 2, and psycopg 3 when it would use the simple query protocol: the context
       statement in front of the user's unchanged text, in one simple query; psycopg 3
@@ -66,9 +74,10 @@ Cost
     context statement rendered once per context version per connection.
 
 Known limits (documented in ``docs/context.md``)
-    Within one text holding several statements, statements after a ``COMMIT`` inside
-    that text do not receive the context. A procedure that commits (``CALL`` with
-    transaction control) in autocommit mode cannot share a transaction with the context.
+    With the context statement in autocommit mode (triggers that cannot read the comment):
+    within one text holding several statements, statements after a ``COMMIT`` inside that
+    text do not receive the context, and a procedure that commits (``CALL`` with
+    transaction control) loses it after its first commit.
 """
 
 from __future__ import annotations
@@ -82,12 +91,20 @@ from collections.abc import Callable, Iterator
 
 from pghistory_core import db, sql
 from pghistory_core.context import ActiveContext, current, is_idle, is_ignored
-from pghistory_core.render import SETTING_CONTEXT_ID, SETTING_CONTEXT_METADATA, SETTING_IGNORE
+from pghistory_core.render import (
+    CONTEXT_COMMENT_PREFIX,
+    SETTING_CONTEXT_ID,
+    SETTING_CONTEXT_METADATA,
+    SETTING_CONTEXT_READ,
+    SETTING_IGNORE,
+)
 
 __all__ = [
     "applied",
     "Action",
     "CLEAR_STATEMENT",
+    "COMMENT_PROBE",
+    "context_comment",
     "NOTHING",
     "Plan",
     "StatementKind",
@@ -120,6 +137,54 @@ def context_statement(active: ActiveContext | None, ignored: bool = False) -> st
 
 #: Empties the three settings for the rest of the transaction.
 CLEAR_STATEMENT = context_statement(None)
+
+# JSON never needs "*" or "%" outside its strings; inside them the \\u escape means the
+# same character. Without "*" the comment cannot be closed (or nested) early, and without
+# "%" drivers that format parameters ("%s") leave it alone.
+_COMMENT_ESCAPES = str.maketrans({"*": "\\u002a", "%": "\\u0025"})
+
+
+def context_comment(active: ActiveContext | None, ignored: bool = False) -> str:
+    """The context as a comment to put at the very start of an autocommit statement's text:
+    ``/*pghistory:<uuid>:<on|>:<json>*/`` (followed by a space).
+
+    The triggers read it from ``current_query()`` when the transaction received no context
+    statement (see ``render._READ_CONTEXT_COMMENT``), so an autocommit write carries its
+    context without a second statement, a pipeline or a round trip, whatever the driver's
+    parameter binding, and a pooler sees a single statement. The metadata is the context's
+    JSON with ``*`` and ``%`` written as ``\\u`` escapes (the same JSON value), so the text
+    neither ends the comment nor holds a parameter placeholder.
+    """
+    ident = str(active.id) if active is not None else ""
+    metadata = active.metadata_json.translate(_COMMENT_ESCAPES) if active is not None else ""
+    text = CONTEXT_COMMENT_PREFIX[2:] + ident + ":" + ("on" if ignored else "") + ":" + metadata
+    return sql.render(sql.block_comment(text)) + " "
+
+
+#: Whether every trigger function of the database that reads the context settings also
+#: reads the context comment (it sets :data:`~pghistory_core.render.SETTING_CONTEXT_READ`).
+#: Triggers installed by an older pghistory, or django-pghistory's (``_pgh_attach_context``),
+#: would miss a context sent as a comment: integrations send the context statement instead
+#: until they are replaced (``pghistory install``, ``migrate``).
+COMMENT_PROBE = sql.render(
+    sql.SQL(
+        "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_proc "
+        "WHERE prorettype = {trigger}::pg_catalog.regtype "
+        "AND (prosrc LIKE {context} OR prosrc LIKE {ignore} OR prosrc LIKE {upstream}) "
+        "AND prosrc NOT LIKE {read})"
+    ).format(
+        trigger=sql.Literal("pg_catalog.trigger"),
+        context=sql.Literal("%pghistory.context%"),
+        ignore=sql.Literal("%" + SETTING_IGNORE + "%"),
+        upstream=sql.Literal("%pgh_attach_context%"),
+        read=sql.Literal("%" + SETTING_CONTEXT_READ + "%"),
+    )
+)
+
+# Databases (as the integrations name them) whose triggers all read the comment. Only the
+# positive answer is kept for the process: a database whose triggers are replaced later is
+# probed again by its next connection.
+_COMMENT_READY: set[object] = set()
 
 
 @contextlib.contextmanager
@@ -415,6 +480,9 @@ class Plan:
     resets: bool = False
     #: what the settings hold once the context statement ran
     holds: _Held = None
+    #: TOGETHER only: :func:`context_comment`, to put in front of the statement's text
+    #: instead of sending :attr:`statement` (see :meth:`TransportState.comments`)
+    comment: str = ""
 
 
 #: The plan outside any context: nothing to do, nothing to remember (see
@@ -445,7 +513,7 @@ class TransportState:
     :meth:`done` per connection.
     """
 
-    __slots__ = ("_held", "_dirty", "_rendered_key", "_rendered")
+    __slots__ = ("_held", "_dirty", "_rendered_key", "_rendered", "_comment_key", "_commented", "_comments")
 
     def __init__(self) -> None:
         self._held: _Held = None
@@ -453,6 +521,26 @@ class TransportState:
         self._dirty = False
         self._rendered_key: _Key | None = None
         self._rendered = CLEAR_STATEMENT
+        self._comment_key: _Key | None = None
+        self._commented = ""
+        self._comments: bool | None = None
+
+    def comments(self, database: object) -> bool | None:
+        """Whether a TOGETHER plan's :attr:`Plan.comment` may replace its statement on this
+        connection: True or False once known, None when the integration must run
+        :data:`COMMENT_PROBE` (on the connection, in autocommit) and pass the answer to
+        :meth:`record_comments`. *database* names the database for the process-wide memory
+        of positive answers (e.g. host, port and database name), or is None."""
+        if self._comments is None and database is not None and database in _COMMENT_READY:
+            self._comments = True
+        return self._comments
+
+    def record_comments(self, database: object, ready: bool) -> bool:
+        """Remember the answer of :data:`COMMENT_PROBE`; returns it."""
+        self._comments = bool(ready)
+        if self._comments and database is not None:
+            _COMMENT_READY.add(database)
+        return self._comments
 
     def needs_nothing(self) -> bool:
         """True when the next statement needs nothing, whatever the connection's status: no
@@ -483,7 +571,8 @@ class TransportState:
             return Plan(Action.BEFORE, statement, kind.count, kind.resets, _UNKNOWN)
         if status is TxStatus.IDLE and autocommit:
             # want is not None here: IDLE cleared _dirty, so the fast path took want=None.
-            return Plan(Action.TOGETHER, statement, kind.count, kind.resets, want)
+            comment = self._comment(want) if want is not None else ""
+            return Plan(Action.TOGETHER, statement, kind.count, kind.resets, want, comment)
         return Plan(Action.BEFORE, statement, kind.count, kind.resets, want)
 
     def done(self, plan: Plan, status: TxStatus) -> None:
@@ -524,6 +613,12 @@ class TransportState:
         if text is None:
             return _ORDINARY
         return classify(text)
+
+    def _comment(self, want: _Key) -> str:
+        if want != self._comment_key:
+            self._commented = context_comment(want[0], want[2])
+            self._comment_key = want
+        return self._commented
 
     def _statement(self, want: _Key | None) -> str:
         if want is None:

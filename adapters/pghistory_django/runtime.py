@@ -11,7 +11,12 @@ one per connection, reading the driver's transaction status):
   on a plain driver cursor first, once per transaction (again only when the context
   changes);
 - ``TOGETHER`` (Django's autocommit mode: every write is its own transaction): the context
-  statement and the write share one implicit transaction in one round trip. When the
+  comment (:func:`pghistory_core.transport.context_comment`) goes in front of the write's
+  text, which then runs as it would without pghistory: one statement, whatever the cursor
+  and binding. Only while the database still holds triggers that cannot read the comment
+  (installed by an older release or by django-pghistory, until ``migrate`` replaces them)
+  are the context statement and the write sent together instead, in one implicit
+  transaction and one round trip. When the
   driver sends the text with the simple query protocol (psycopg 2 always; psycopg 3 with
   Django's default client-side binding cursor, or without parameters) the statement is put
   in front of the write's text (``%`` doubled when parameters follow, so the driver's
@@ -33,7 +38,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
-from pghistory_core.transport import NOTHING, Action, Plan, TransportState, TxStatus, status_from_libpq
+from pghistory_core.transport import COMMENT_PROBE, NOTHING, Action, Plan, TransportState, TxStatus, status_from_libpq
 
 __all__ = ["execute_wrapper", "install"]
 
@@ -98,6 +103,23 @@ def _joined(statement: str, text: str, params: Params) -> str:
     return statement + ";\n" + text
 
 
+def _comments_ready(driver: object, state: TransportState) -> bool:
+    """Whether the database's triggers read the context comment (probed once per driver
+    connection, remembered for the process when they do)."""
+    info = getattr(driver, "info", None)
+    database = (getattr(info, "host", None), getattr(info, "port", None), getattr(info, "dbname", None)) if info else None
+    ready = state.comments(database)
+    if ready is None:
+        cursor = driver.cursor()  # type: ignore[attr-defined]
+        try:
+            cursor.execute(COMMENT_PROBE)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        ready = state.record_comments(database, bool(row and row[0]))
+    return ready
+
+
 def _send(driver: object, statement: str) -> None:
     cursor = driver.cursor()  # type: ignore[attr-defined]
     try:
@@ -133,6 +155,9 @@ def execute_wrapper(execute: Execute, sql: str, params: Params, many: bool, cont
             # a query string either).
             plan = Plan(Action.PASS, count=plan.count, resets=plan.resets)
             return execute(sql, params, many, context)
+        if _comments_ready(driver, state):
+            # The context comment in front of the write: one statement, the user's.
+            return execute(plan.comment + sql, params, many, context)
         if _joinable(driver, cursor, params, many):
             if params is not None and _is_psycopg3(driver):
                 # A client-side cursor: merge the parameters into the user's text first.

@@ -17,8 +17,11 @@ The rules are the core's (:class:`pghistory_core.transport.TransportState`, docu
   before the first statement of the transaction, and again only if the context changed,
   after a ``ROLLBACK TO SAVEPOINT`` (Postgres reverts local settings made inside a rolled
   back savepoint), or to clear it when the context block ended inside the transaction.
-- Outside a transaction Peewee runs each statement in autocommit; the context statement
-  and the query then share one implicit transaction, in one round trip: with psycopg2 as
+- Outside a transaction Peewee runs each statement in autocommit; the context comment
+  (:func:`pghistory_core.transport.context_comment`) then goes in front of the query's
+  text: one statement, nothing else sent. While the database holds triggers that cannot
+  read the comment (installed by an older release; probed once per connection), the
+  context statement and the query share one implicit transaction, in one round trip: with psycopg2 as
   one query string (``<context>;<query>``; ``%`` in the context statement is doubled
   because psycopg2 interpolates the whole string, Peewee always passing a tuple), with
   psycopg 3 (server-side binding: one statement per execute) in a pipeline, or as one
@@ -30,8 +33,8 @@ The rules are the core's (:class:`pghistory_core.transport.TransportState`, docu
   transaction on the server session, so pooled connections (``playhouse.pool``) and
   PgBouncer in transaction mode never leak a context to the next user.
 
-Peewee's query log and ``query_hooks`` see the combined text in the psycopg2 autocommit
-case. Driver differences (psycopg2 or psycopg 3, chosen by Peewee per database) are read
+Peewee's query log and ``query_hooks`` see the query with its comment in autocommit mode
+(the combined text in the psycopg2 statement fallback). Driver differences (psycopg2 or psycopg 3, chosen by Peewee per database) are read
 from the connection, in :meth:`HistoryDatabaseMixin._together` only.
 """
 
@@ -43,7 +46,7 @@ import peewee
 
 from pghistory_core import db as core_db
 from pghistory_core.context import current, is_ignored
-from pghistory_core.transport import Action, Plan, TransportState, TxStatus, status_from_libpq
+from pghistory_core.transport import COMMENT_PROBE, Action, Plan, TransportState, TxStatus, status_from_libpq
 
 if TYPE_CHECKING:
     _Base = peewee.PostgresqlDatabase
@@ -85,6 +88,19 @@ class HistoryDatabaseMixin(_Base):
         held = getattr(self._state, "pgh_transport", None)  # type: ignore[attr-defined]
         if held is not None:
             held[1].transaction_boundary()
+
+    def _pgh_comments_ready(self, conn: object) -> bool:
+        """Whether the database's triggers read the context comment (probed once per
+        connection, remembered for the process when they do)."""
+        state = self._pgh_transport(conn)
+        info = conn.info  # type: ignore[attr-defined]
+        database = (info.host, info.port, info.dbname)
+        ready = state.comments(database)
+        if ready is None:
+            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+                rows = core_db.fetch_all(conn, COMMENT_PROBE)  # type: ignore[arg-type]
+            ready = state.record_comments(database, bool(rows and rows[0][0]))
+        return ready
 
     # Peewee begins, commits and rolls back with its own cursor, not through execute_sql.
     def begin(self, *args: object, **kwargs: object) -> None:
@@ -128,7 +144,11 @@ class HistoryDatabaseMixin(_Base):
             transport.done(plan, _status(conn))
 
     def _together(self, conn: object, plan: Plan, sql: str, params: object, *args: object, **kwargs: object) -> object:
-        """Autocommit: the context statement and *sql* in one implicit transaction."""
+        """Autocommit: the context comment in front of *sql*, or, while the database holds
+        triggers that cannot read it, the context statement and *sql* in one implicit
+        transaction."""
+        if self._pgh_comments_ready(conn):
+            return super().execute_sql(plan.comment + sql, params, *args, **kwargs)
         if core_db.driver_name(conn) == "psycopg" and plan.count <= 1:
             # Server-side binding: one statement per execute. Statements between two Syncs
             # of a pipeline share one implicit transaction; errors surface at the Sync.

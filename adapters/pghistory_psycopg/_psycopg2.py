@@ -8,7 +8,10 @@ Layer: adapter (raw driver). Connect with
 What the core's rules (:mod:`pghistory_core.transport`) decide is done like this:
 
 - ``BEFORE``: the context statement on a separate plain cursor, then the statement.
-- ``TOGETHER`` (autocommit): psycopg 2 sends text with the simple query protocol, which
+- ``TOGETHER`` (autocommit): the context comment (:func:`pghistory_core.transport.context_comment`)
+  goes in front of the user's query, which then runs as it would without pghistory, once
+  the database's triggers are known to read it. Otherwise (triggers installed by an older
+  release): psycopg 2 sends text with the simple query protocol, which
   accepts several statements and runs them in one implicit transaction. The user's query
   is first merged with its parameters by ``mogrify`` (exactly what ``execute`` would send;
   without parameters the text is sent as is, so ``%`` is never interpreted), and the
@@ -33,8 +36,8 @@ import psycopg2.extensions as ext
 from psycopg2 import sql as psql
 
 from pghistory_core.errors import ConfigurationError
-from pghistory_core.transport import Action, Plan, TxStatus, status_from_libpq
-from pghistory_psycopg._common import ATTRIBUTE, Binding, Planned, text_reader
+from pghistory_core.transport import COMMENT_PROBE, Action, Plan, TxStatus, status_from_libpq
+from pghistory_psycopg._common import ATTRIBUTE, Binding, Planned, sync_binding, text_reader
 
 __all__ = ["Psycopg2Connection", "Psycopg2Cursor", "psycopg2_connect", "psycopg2_cursor_class"]
 
@@ -73,6 +76,28 @@ def _read_text(query: Query, conn: Any) -> str | None:
 
 def _text(query: Query, conn: ext.connection) -> str | Callable[[], str | None]:
     return query if isinstance(query, str) else text_reader(conn, query, _read_text)
+
+
+def _commented(cursor: ext.cursor, plan: Plan, query: Query) -> Query | None:
+    """TOGETHER: *query* with the context comment in front, when the database's triggers
+    read it (probed once per connection, remembered for the process when they do)."""
+    conn = cursor.connection
+    state = sync_binding(conn).state
+    params = conn.get_dsn_parameters()
+    database = (params.get("host"), params.get("port"), params.get("dbname"))
+    ready = state.comments(database)
+    if ready is None:
+        with ext.cursor(conn) as plain:
+            plain.execute(COMMENT_PROBE)
+            row = plain.fetchone()
+        ready = state.record_comments(database, bool(row and row[0]))
+    if not ready:
+        return None
+    if isinstance(query, bytes):
+        return plan.comment.encode(_codec(conn)) + query
+    if isinstance(query, psql.Composable):
+        return psql.Composed([psql.SQL(plan.comment), query])
+    return plan.comment + query
 
 
 def _joined(cursor: ext.cursor, statement: str, query: Query, vars: Vars) -> str | bytes:
@@ -135,7 +160,11 @@ class _Psycopg2CursorMixin(_CursorBase):  # type: ignore[misc]  # psycopg2 ships
         self._pghistory_rowcount = None
         with Planned(conn, _text(query, conn), _status) as plan:
             if plan.action is Action.TOGETHER and cursor.name is None:
-                super().execute(_joined(cursor, plan.statement, query, vars))
+                commented = _commented(cursor, plan, query)
+                if commented is not None:
+                    super().execute(commented, vars)
+                else:
+                    super().execute(_joined(cursor, plan.statement, query, vars))
                 return
             with _sent(conn, plan, block=cursor.withhold):
                 super().execute(query, vars)
@@ -148,6 +177,10 @@ class _Psycopg2CursorMixin(_CursorBase):  # type: ignore[misc]  # psycopg2 ships
             if plan.action is not Action.TOGETHER:
                 with _sent(conn, plan):
                     super().executemany(query, vars_list)
+                return
+            commented = _commented(cursor, plan, query)
+            if commented is not None:
+                super().executemany(commented, vars_list)
                 return
             total = 0
             for vars in vars_list:

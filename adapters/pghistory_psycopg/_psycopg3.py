@@ -45,7 +45,7 @@ from psycopg.abc import Params, Query
 from psycopg.rows import Row
 
 from pghistory_core.errors import ConfigurationError
-from pghistory_core.transport import NOTHING, Action, Plan, TransportState, TxStatus, status_from_libpq
+from pghistory_core.transport import COMMENT_PROBE, NOTHING, Action, Plan, TransportState, TxStatus, status_from_libpq
 from pghistory_psycopg._common import ATTRIBUTE, AsyncBinding, Binding, Planned, async_binding, sync_binding, text_reader
 
 if TYPE_CHECKING:
@@ -132,6 +132,23 @@ def _joinable_text(
     return _read_text(query, cursor.connection)
 
 
+def _commented(query: Query, comment: str, conn: _Conn) -> str | bytes | psql.Composed | None:
+    """*query* with the context comment in front, or None for a query that cannot take it
+    (a template string)."""
+    if isinstance(query, str):
+        return comment + query
+    if isinstance(query, (bytes, bytearray, memoryview)):
+        return comment.encode(conn.info.encoding) + bytes(query)
+    if isinstance(query, psql.Composable):
+        return psql.Composed([psql.SQL(comment), query])  # type: ignore[arg-type]  # text of our own making
+    return None
+
+
+def _database(conn: _Conn) -> tuple[str, int, str]:
+    info = conn.info
+    return (info.host, info.port, info.dbname)
+
+
 def _joined(statement: str, text: str) -> str:
     # Both are complete statement texts; the user's text is unchanged after the separator.
     return statement + ";\n" + text
@@ -159,6 +176,19 @@ def _boundary_after(state: TransportState, outer: bool, tx: Transaction | AsyncT
 def _send(conn: psycopg.Connection[Any], statement: str) -> None:
     # A plain cursor: not instrumented, never prepared.
     psycopg.Cursor(conn).execute(statement, prepare=False)
+
+
+def _comment_for(conn: psycopg.Connection[Any], query: Query, plan: Plan) -> str | bytes | psql.Composed | None:
+    """TOGETHER: *query* carrying the context comment, when the database's triggers read
+    it (probed once per connection, remembered for the process when they do)."""
+    state = sync_binding(conn).state
+    ready = state.comments(_database(conn))
+    if ready is None:
+        cursor = psycopg.Cursor(conn)
+        cursor.execute(COMMENT_PROBE, prepare=False)
+        row = cursor.fetchone()
+        ready = state.record_comments(_database(conn), bool(row and row[0]))
+    return _commented(query, plan.comment, conn) if ready else None
 
 
 def _run(conn: psycopg.Connection[Any], plan: Plan, call: Callable[[], object]) -> None:
@@ -199,6 +229,10 @@ class _CursorMixin(_CursorBase):
     def execute(self, query: Query, params: Params | None = None, *, prepare: bool | None = None, binary: bool | None = None) -> Self:
         conn = self.connection
         with Planned(conn, _text(query, conn), _status) as plan:
+            commented = _comment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
+            if commented is not None:
+                super().execute(commented, params, prepare=prepare, binary=binary)
+                return self
             joined = _joinable_text(self, query, params, prepare, binary) if plan.action is Action.TOGETHER else None
             if joined is not None:
                 super().execute(_joined(plan.statement, joined), prepare=False, binary=binary)
@@ -210,7 +244,11 @@ class _CursorMixin(_CursorBase):
     def executemany(self, query: Query, params_seq: Iterable[Params], *, returning: bool = False) -> None:
         conn = self.connection
         with Planned(conn, _text(query, conn), _status) as plan:
-            _run(conn, plan, functools.partial(super().executemany, query, params_seq, returning=returning))
+            commented = _comment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
+            if commented is not None:
+                super().executemany(commented, params_seq, returning=returning)
+            else:
+                _run(conn, plan, functools.partial(super().executemany, query, params_seq, returning=returning))
 
     @contextmanager
     def copy(self, statement: Query, params: Params | None = None, **kwargs: Any) -> Iterator[psycopg.Copy]:
@@ -355,6 +393,18 @@ async def _asend(conn: psycopg.AsyncConnection[Any], statement: str) -> None:
     await psycopg.AsyncCursor(conn).execute(statement, prepare=False)
 
 
+async def _acomment_for(conn: psycopg.AsyncConnection[Any], query: Query, plan: Plan) -> str | bytes | psql.Composed | None:
+    """:func:`_comment_for` for asyncio connections."""
+    state = async_binding(conn).state
+    ready = state.comments(_database(conn))
+    if ready is None:
+        cursor = psycopg.AsyncCursor(conn)
+        await cursor.execute(COMMENT_PROBE, prepare=False)
+        row = await cursor.fetchone()
+        ready = state.record_comments(_database(conn), bool(row and row[0]))
+    return _commented(query, plan.comment, conn) if ready else None
+
+
 async def _arun(conn: psycopg.AsyncConnection[Any], plan: Plan, call: Callable[[], Awaitable[object]]) -> None:
     if plan.action is Action.PASS:
         await call()
@@ -390,6 +440,10 @@ class _AsyncCursorMixin(_AsyncCursorBase):
     async def execute(self, query: Query, params: Params | None = None, *, prepare: bool | None = None, binary: bool | None = None) -> Self:
         conn = self.connection
         async with _AsyncPlanned(conn, query) as plan:
+            commented = await _acomment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
+            if commented is not None:
+                await super().execute(commented, params, prepare=prepare, binary=binary)
+                return self
             joined = _joinable_text(self, query, params, prepare, binary) if plan.action is Action.TOGETHER else None
             if joined is not None:
                 await super().execute(_joined(plan.statement, joined), prepare=False, binary=binary)
@@ -401,7 +455,11 @@ class _AsyncCursorMixin(_AsyncCursorBase):
     async def executemany(self, query: Query, params_seq: Iterable[Params], *, returning: bool = False) -> None:
         conn = self.connection
         async with _AsyncPlanned(conn, query) as plan:
-            await _arun(conn, plan, functools.partial(super().executemany, query, params_seq, returning=returning))
+            commented = await _acomment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
+            if commented is not None:
+                await super().executemany(commented, params_seq, returning=returning)
+            else:
+                await _arun(conn, plan, functools.partial(super().executemany, query, params_seq, returning=returning))
 
     @asynccontextmanager
     async def copy(self, statement: Query, params: Params | None = None, **kwargs: Any) -> AsyncIterator[psycopg.AsyncCopy]:

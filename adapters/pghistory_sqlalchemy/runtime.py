@@ -27,7 +27,13 @@ cannot run in a transaction block pass untouched; nothing outlives the transacti
 behind PgBouncer in transaction mode). ``executemany`` goes through the same hooks once
 per batch.
 
-AUTOCOMMIT isolation level (``TOGETHER``): the context statement and the user's statement
+AUTOCOMMIT isolation level (``TOGETHER``): the ``do_execute``, ``do_execute_no_params``
+and ``do_executemany`` dialect events put the context comment
+(:func:`pghistory_core.transport.context_comment`) in front of the statement's text and
+execute it as SQLAlchemy would: one statement, with every driver. Only while the
+database holds triggers that cannot read the comment (installed by an older release;
+probed once per connection) the context statement is sent instead, as follows.
+The context statement and the user's statement
 must share one implicit transaction, in one round trip. The ``do_execute``,
 ``do_execute_no_params`` and ``do_executemany`` dialect events execute the statement
 themselves then:
@@ -73,6 +79,8 @@ _STATE_KEY = "pghistory_transport"
 _PLAN_KEY = "pghistory_plan"
 #: Set while an AUTOCOMMIT statement runs in a transaction the hooks opened (see module doc).
 _WRAP_KEY = "pghistory_wrapped"
+#: Set when an AUTOCOMMIT statement carries the context as a comment (see module doc).
+_COMMENT_KEY = "pghistory_comment"
 
 _instrumented: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 
@@ -156,9 +164,12 @@ def _before_cursor_execute(
     if raw is None:
         return
     plan = state.plan(_status(raw), bool(getattr(raw, "autocommit", False)), statement)
+    conn.info.pop(_COMMENT_KEY, None)
     if plan.action is Action.TOGETHER:
-        mode = _together_mode(raw, plan)
-        if mode is None:
+        mode = "comment" if _driver(raw) != "other" and _comments_ready(raw, state) else _together_mode(raw, plan)
+        if mode == "comment":
+            conn.info[_COMMENT_KEY] = True
+        elif mode is None:
             plan = transport.NOTHING
         elif mode == "wrap":
             _begin_with_context(raw, plan.statement)
@@ -180,6 +191,7 @@ def _before_cursor_execute(
 def _finish(conn: sa.Connection, failed: bool = False) -> None:
     plan = conn.info.pop(_PLAN_KEY, None)
     wrapped = conn.info.pop(_WRAP_KEY, False)
+    conn.info.pop(_COMMENT_KEY, None)
     if plan is None:
         return
     raw = _driver_connection(conn)
@@ -211,6 +223,29 @@ def _savepoint_rolled_back(conn: sa.Connection, name: str, context: object) -> N
 
 
 # ------------------------------------------------------------------- autocommit (TOGETHER)
+
+
+def _comments_ready(raw: Any, state: TransportState) -> bool:
+    """Whether the database's triggers read the context comment (probed once per DBAPI
+    connection, remembered for the process when they do)."""
+    info = raw.info
+    database = (info.host, info.port, info.dbname)
+    ready = state.comments(database)
+    if ready is None:
+        driver = _driver(raw)
+        if driver == "psycopg_async":
+            row = _await(_await(raw.execute(transport.COMMENT_PROBE)).fetchone())
+        elif driver == "psycopg":
+            row = raw.execute(transport.COMMENT_PROBE).fetchone()
+        else:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(transport.COMMENT_PROBE)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        ready = state.record_comments(database, bool(row and row[0]))
+    return ready
 
 
 def _together_mode(raw: object, plan: Plan) -> str | None:
@@ -247,6 +282,13 @@ def _begin_with_context(raw: object, statement: str) -> None:
         if _status(raw) is not TxStatus.IDLE:
             _run_raw(raw, "ROLLBACK")
         raise
+
+
+def _commented(context: object, statement: str) -> str | None:
+    """*statement* with the context comment in front, when the hook chose that mode."""
+    info = context.root_connection.info  # type: ignore[attr-defined]
+    plan = info.get(_PLAN_KEY)
+    return plan.comment + statement if info.get(_COMMENT_KEY) and isinstance(plan, Plan) else None
 
 
 def _together(context: sa.engine.default.DefaultExecutionContext) -> Plan | None:
@@ -295,6 +337,10 @@ def _do_execute(cursor: object, statement: str, parameters: object, context: obj
     plan = _together(context)  # type: ignore[arg-type]
     if plan is None:
         return None
+    commented = _commented(context, statement)
+    if commented is not None:
+        cursor.execute(commented, parameters)  # type: ignore[attr-defined]
+        return True
     _run_together(
         context,  # type: ignore[arg-type]
         plan,
@@ -309,6 +355,10 @@ def _do_execute_no_params(cursor: object, statement: str, context: object) -> bo
     plan = _together(context)  # type: ignore[arg-type]
     if plan is None:
         return None
+    commented = _commented(context, statement)
+    if commented is not None:
+        cursor.execute(commented)  # type: ignore[attr-defined]
+        return True
     _run_together(
         context,  # type: ignore[arg-type]
         plan,
@@ -324,6 +374,10 @@ def _do_executemany(cursor: object, statement: str, parameters: Sequence[object]
     plan = _together(context)  # type: ignore[arg-type]
     if plan is None:
         return None
+    commented = _commented(context, statement)
+    if commented is not None:
+        cursor.executemany(commented, parameters)  # type: ignore[attr-defined]
+        return True
     _run_together(
         context,  # type: ignore[arg-type]
         plan,

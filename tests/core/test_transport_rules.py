@@ -19,6 +19,7 @@ from pghistory_core.transport import (
     TransportState,
     TxStatus,
     classify,
+    context_comment,
     context_statement,
     status_from_libpq,
 )
@@ -42,6 +43,47 @@ def test_context_statement_is_transaction_local_and_escaped() -> None:
         "SELECT set_config('pghistory.context_id', '', true), "
         "set_config('pghistory.context_metadata', '', true), set_config('pghistory.ignore', '', true)"
     )
+
+
+def test_context_comment_carries_id_ignore_and_the_same_json() -> None:
+    import json
+
+    metadata = {"q": "*/ /* 100% %s %(x)s $$ it's é", "n": [1, None], "star": "*"}
+    active = ActiveContext(uuid.UUID(int=1), metadata)
+    comment = context_comment(active)
+    head = "/*pghistory:00000000-0000-0000-0000-000000000001::"
+    assert comment.startswith(head) and comment.endswith("*/ ")
+    body = comment[len(head) : -3]
+    # No "*" or "%" anywhere inside: the comment cannot end early or hold a placeholder.
+    assert "*" not in body and "%" not in body
+    assert json.loads(body) == metadata
+    assert context_comment(None, ignored=True) == "/*pghistory::on:*/ "
+    assert context_comment(active, ignored=True).startswith("/*pghistory:00000000-0000-0000-0000-000000000001:on:{")
+
+
+def test_block_comment_refuses_text_that_would_end_or_nest_it() -> None:
+    from pghistory_core import sql
+    from pghistory_core.errors import UnsupportedError
+
+    assert sql.render(sql.block_comment("a * b / c")) == "/*a * b / c*/"
+    for bad in ("a */ b", "a /* b", "ends with /", "nul\x00"):
+        with pytest.raises(UnsupportedError, match="comment"):
+            sql.block_comment(bad)
+
+
+def test_autocommit_plan_carries_the_comment_and_the_probe_answer_is_remembered() -> None:
+    state = TransportState()
+    with context(user="ada") as active:
+        plan = state.plan(IDLE, True, INSERT)
+        assert plan.action is Action.TOGETHER and plan.comment == context_comment(active)
+        assert state.plan(INTRANS, False, INSERT).comment == ""  # BEFORE: the statement only
+    database = ("host", 5432, f"db-{uuid.uuid4()}")
+    assert state.comments(database) is None
+    assert state.record_comments(database, False) is False
+    assert TransportState().comments(database) is None  # a "no" is not kept for the process
+    assert state.record_comments(database, True) is True
+    assert TransportState().comments(database) is True  # a "yes" is
+    assert TransportState().comments(None) is None
 
 
 PASSTHROUGH = [

@@ -104,11 +104,25 @@ def clear(dsn: str) -> None:
         conn.execute(render(SQL("BEGIN; {}; COMMIT").format(SQL("; ").join(statements))))
 
 
-@pytest.fixture(scope="module")
-def tracked_dsn(pg_server: Server) -> Iterator[str]:
-    """A database with the four tracked tables, shared by one test module."""
+#: A trigger function as releases before the context comment wrote them: it reads the
+#: settings only. Its presence makes every integration send the context statement in
+#: autocommit mode instead of the comment (``transport.COMMENT_PROBE``).
+STALE_TRIGGER_FUNCTION = SQL(
+    "CREATE FUNCTION public.stale_history() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$BEGIN PERFORM current_setting('pghistory.context_id', true); RETURN NULL; END$$"
+)
+
+
+@pytest.fixture(scope="module", params=["comment", "statement"])
+def tracked_dsn(pg_server: Server, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database with the four tracked tables, shared by one test module; once with the
+    autocommit context sent as a comment, once (a trigger that cannot read it present) as
+    the context statement."""
     with fresh_database(pg_server) as dsn:
         create_tracked_tables(dsn)
+        if request.param == "statement":
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(render(STALE_TRIGGER_FUNCTION))
         yield dsn
 
 

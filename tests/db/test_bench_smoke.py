@@ -230,7 +230,7 @@ def test_full_mode_stops_the_pairing_experiments_at_100k_rows() -> None:
 def test_single_row_loops_interleave_every_variant_in_chunks(dsn: str) -> None:
     """One round of the single-row loop runs every key on every copy, chunk by chunk, and
     gives each variant the WAL its own chunks wrote (a tracked copy writes its events too)."""
-    chosen = tuple(v for v in VARIANTS if v.name in ("untracked", "untracked_ctx", "untracked_ctx_flush", "row_fk", "stmt_fk", "stmt_off"))
+    chosen = tuple(v for v in VARIANTS if v.name in ("untracked", "untracked_ctx", "untracked_ctx_stmt", "untracked_ctx_flush", "row_fk", "stmt_fk", "stmt_off"))
     insert = next(w for w in SINGLE_WORKLOADS if w.name == "single_insert")
     update = next(w for w in SINGLE_WORKLOADS if w.name == "single_update")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -247,6 +247,11 @@ def test_single_row_loops_interleave_every_variant_in_chunks(dsn: str) -> None:
                 assert samples[variant.name].seconds > 0
             assert 0 < samples["untracked"].wal_bytes < samples["stmt_off"].wal_bytes
             assert samples["stmt_off"].wal_bytes < samples["stmt_fk"].wal_bytes  # the context rows
+            # Each write carried a fresh context in its comment: 120 events, 120 contexts.
+            for name in ("row_fk", "stmt_fk"):
+                event_table = sql.Identifier(SCHEMA, next(v for v in chosen if v.name == name).event_table)
+                query = sql.SQL("SELECT count(DISTINCT pgh_context_id), count(*) FILTER (WHERE pgh_context_id IS NULL) FROM {}")
+                assert conn.execute(sql.render(query.format(event_table))).fetchone() == (120, 0), name
 
             samples = dict(zip([v.name for v in chosen], database.measure_single_round(update, chosen, 120, chunk=50)))
             for variant in chosen:

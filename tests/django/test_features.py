@@ -88,7 +88,29 @@ def test_iterator_inside_a_context_in_autocommit():
     assert list(b.events.values_list("pgh_context__metadata", flat=True)) == [{"page": "list"}]
 
 
-def test_context_with_percent_in_raw_sql_and_executemany():
+@pytest.fixture(params=["comment", "statement"])
+def transport_mode(request):
+    """``statement``: a trigger function that cannot read the context comment exists (as
+    after switching from django-pghistory, before ``migrate``), so the adapter sends the
+    context statement in autocommit mode."""
+    from pghistory_core import sql, transport
+
+    from tests.db.context_support import STALE_TRIGGER_FUNCTION
+
+    if request.param == "statement":
+        with connection.cursor() as cursor:
+            cursor.execute(sql.render(STALE_TRIGGER_FUNCTION))
+        connection.close()  # a new driver connection probes again...
+        transport._COMMENT_READY.clear()  # ... as in a process that started now
+    yield request.param
+    if request.param == "statement":
+        with connection.cursor() as cursor:
+            cursor.execute("DROP FUNCTION public.stale_history()")
+        connection.close()
+        transport._COMMENT_READY.clear()
+
+
+def test_context_with_percent_in_raw_sql_and_executemany(transport_mode):
     obj = m.TrackedModel.objects.create(int_field=1, char_field="a")
     with pghistory.context(note="100% sure"):
         with connection.cursor() as cursor:
@@ -99,6 +121,10 @@ def test_context_with_percent_in_raw_sql_and_executemany():
             cursor.executemany(
                 "UPDATE testapp_trackedmodel SET int_field = %s WHERE id = %s", [(10, obj.pk), (20, obj.pk)]
             )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_query()")
+            sent = cursor.fetchone()[0]
+    assert sent.startswith("/*pghistory:") is (transport_mode == "comment")
     rows = list(obj.events.order_by("pgh_id").values_list("char_field", "int_field", "pgh_context__metadata"))
     assert rows[1:] == [
         ("x%", 1, {"note": "100% sure"}),
@@ -106,6 +132,22 @@ def test_context_with_percent_in_raw_sql_and_executemany():
         ("50%", 10, {"note": "100% sure"}),
         ("50%", 20, {"note": "100% sure"}),
     ]
+
+
+def test_autocommit_write_carries_its_context_as_a_comment():
+    """Django's autocommit mode: one statement per write, the context in front of it."""
+    obj = m.TrackedModel.objects.create(int_field=1, char_field="a")
+    with pghistory.context(note="*/ 100% %s") as active, connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE testapp_trackedmodel SET int_field = %s WHERE id = %s RETURNING current_query()", [2, obj.pk]
+        )
+        text = cursor.fetchone()[0]
+    assert text.startswith(f"/*pghistory:{active.id}::")
+    assert text.endswith("UPDATE testapp_trackedmodel SET int_field = 2 WHERE id = %d RETURNING current_query()" % obj.pk) or (
+        text.endswith("WHERE id = $2 RETURNING current_query()")  # server-side binding
+    )
+    event = obj.events.order_by("-pgh_id").first()
+    assert (event.int_field, event.pgh_context.metadata) == (2, {"note": "*/ 100% %s"})
 
 
 def test_history_middleware_records_user_and_url():

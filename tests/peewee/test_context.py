@@ -1,7 +1,8 @@
 """Peewee adapter: context and ignore reach the triggers through the Database object.
 
-Layer: tests (database tier). Outside ``db.atomic()`` (autocommit: the context statement
-shares the write's implicit transaction) and inside it (once per transaction, resent when
+Layer: tests (database tier). Outside ``db.atomic()`` (autocommit: the context comment
+in front of the write, or the context statement sharing its implicit transaction while
+a trigger that cannot read the comment is present) and inside it (once per transaction, resent when
 the context changes or a savepoint rollback undid it); a pooled database shared by threads.
 """
 
@@ -13,6 +14,8 @@ import peewee
 import pytest
 
 import pghistory_peewee as pgh
+from pghistory_core import sql
+from tests.db.context_support import STALE_TRIGGER_FUNCTION
 from pghistory_peewee import database
 from tests.peewee import models
 from tests.peewee.conftest import make_database
@@ -45,8 +48,13 @@ def sent(monkeypatch):
     return calls
 
 
-def test_context_in_autocommit_through_every_write_path(pdb):
+@pytest.mark.parametrize("mode", ["comment", "statement"])
+def test_context_in_autocommit_through_every_write_path(pdb, mode):
+    if mode == "statement":
+        # A trigger that cannot read the comment: the context statement is sent instead.
+        pdb.execute_sql(sql.render(STALE_TRIGGER_FUNCTION))
     with pgh.context(url="/a") as active:
+        sent_text = pdb.execute_sql("SELECT current_query()").fetchone()[0]
         obj = TrackedModel.create(int_field=1, text_field="a")
         obj.int_field = 2
         obj.save()
@@ -63,6 +71,7 @@ def test_context_in_autocommit_through_every_write_path(pdb):
     assert [row[2:] for row in got[5:]] == [(None, None), (None, None)]
     # Nothing outlived the statements on the session.
     assert pdb.execute_sql("SELECT current_setting('pghistory.context_id', true)").fetchone()[0] in (None, "")
+    assert sent_text.startswith(f"/*pghistory:{active.id}:") is (mode == "comment")
 
 
 def test_context_inside_atomic_sent_once_and_resent_on_change(pdb, sent):

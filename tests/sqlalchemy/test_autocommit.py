@@ -1,9 +1,11 @@
 """SQLAlchemy adapter, database tier: the context on AUTOCOMMIT connections.
 
 Layer: tests (real Postgres). In AUTOCOMMIT each statement is its own transaction: the
-context statement must share it (psycopg 3: a pipeline; psycopg2: one query string; psycopg
-3 async, and texts of several statements: a transaction the hooks open and commit), and
-nothing may be left on the server session afterwards.
+context travels as a comment in front of the statement, or, while the database holds a
+trigger that cannot read it (``mode="statement"``), the context statement shares the
+transaction (psycopg 3: a pipeline; psycopg2: one query string; psycopg 3 async, and texts
+of several statements: a transaction the hooks open and commit). Nothing may be left on
+the server session afterwards.
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ from sqlalchemy import orm
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 import pghistory_sqlalchemy as pgh
+from pghistory_core import sql
+from tests.db.context_support import STALE_TRIGGER_FUNCTION
 from tests.sqlalchemy.helpers import sa_url
+
+
+@pytest.fixture(params=["comment", "statement"])
+def mode(request: pytest.FixtureRequest, dsn: str) -> str:
+    if request.param == "statement":
+        engine = sa.create_engine(sa_url(dsn))
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql.render(STALE_TRIGGER_FUNCTION))
+        engine.dispose()
+    return str(request.param)
 
 
 def _models():
@@ -46,7 +60,7 @@ def _contexts(engine: sa.Engine) -> list[object]:
 
 
 @pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
-def test_context_reaches_triggers_in_autocommit(dsn: str, driver: str) -> None:
+def test_context_reaches_triggers_in_autocommit(dsn: str, driver: str, mode: str) -> None:
     Base, Item = _models()
     base = sa.create_engine(sa_url(dsn, driver))
     Base.metadata.create_all(base)
@@ -61,6 +75,7 @@ def test_context_reaches_triggers_in_autocommit(dsn: str, driver: str) -> None:
                 conn.execution_options(no_parameters=True).exec_driver_sql(
                     "UPDATE item SET name = 'c%d' WHERE id = 1"  # no parameters: % is plain text
                 )
+                sent = conn.execute(sa.text("SELECT current_query()")).scalar()
             with orm.Session(engine) as session:
                 session.add(Item(id=3, price=Decimal(3)))
                 session.commit()
@@ -77,6 +92,7 @@ def test_context_reaches_triggers_in_autocommit(dsn: str, driver: str) -> None:
             ("insert", 3, "ann"),
             ("update", 3, None),
         ]
+        assert str(sent).startswith("/*pghistory:") is (mode == "comment")
         # A statement that cannot run in a transaction block passes untouched.
         with pgh.context(user="ann"), engine.connect() as conn:
             conn.exec_driver_sql("VACUUM item")
@@ -84,7 +100,7 @@ def test_context_reaches_triggers_in_autocommit(dsn: str, driver: str) -> None:
         base.dispose()
 
 
-def test_context_reaches_triggers_in_autocommit_on_async_psycopg(dsn: str) -> None:
+def test_context_reaches_triggers_in_autocommit_on_async_psycopg(dsn: str, mode: str) -> None:
     Base, Item = _models()
     base = sa.create_engine(sa_url(dsn))
     Base.metadata.create_all(base)
@@ -132,7 +148,7 @@ def test_context_reaches_triggers_in_autocommit_on_async_psycopg(dsn: str) -> No
         base.dispose()
 
 
-def test_several_statements_in_one_text_carry_the_context_in_autocommit(dsn: str) -> None:
+def test_several_statements_in_one_text_carry_the_context_in_autocommit(dsn: str, mode: str) -> None:
     Base, Item = _models()
     base = sa.create_engine(sa_url(dsn))
     Base.metadata.create_all(base)

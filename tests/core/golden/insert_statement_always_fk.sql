@@ -5,7 +5,25 @@ CREATE OR REPLACE FUNCTION "public"."pgh_account_event_insert"() RETURNS trigger
 DECLARE
     v_ctx uuid;
     v_count bigint;
+    v_pgh_set text;
+    v_pgh_query text;
+    v_pgh_end integer;
 BEGIN
+    IF current_setting('pghistory.context_read', true) IS DISTINCT FROM 'on' THEN
+        v_pgh_set := set_config('pghistory.context_read', 'on', true);
+        IF coalesce(current_setting('pghistory.context_id', true), '') = '' AND coalesce(current_setting('pghistory.ignore', true), '') = ''
+                AND left(current_query(), 12) = '/*pghistory:' THEN
+            v_pgh_query := current_query();
+            v_pgh_end := strpos(v_pgh_query, '*/');
+            IF v_pgh_end > 0 THEN
+                v_pgh_query := substr(v_pgh_query, 13, v_pgh_end - 13);
+                v_pgh_set := set_config('pghistory.context_id', split_part(v_pgh_query, ':', 1), true);
+                v_pgh_set := set_config('pghistory.ignore', split_part(v_pgh_query, ':', 2), true);
+                v_pgh_set := set_config('pghistory.context_metadata', substr(v_pgh_query, length(split_part(v_pgh_query, ':', 1))
+                    + length(split_part(v_pgh_query, ':', 2)) + 3), true);
+            END IF;
+        END IF;
+    END IF;
     IF current_setting('pghistory.ignore', true) = 'on' THEN
         RETURN NULL;
     END IF;
