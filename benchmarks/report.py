@@ -416,8 +416,9 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
     if single:
         lines += ["## Single-row writes in autocommit", "",
                   "Latency per statement in microseconds, and the ratio to untracked. With context "
-                  "active each write is preceded by its context statement in the same pipeline. The loops of "
-                  "all variants run interleaved, 50 writes of one variant at a time.", ""]
+                  "active each write carries a fresh context as a comment in front of its text, as the "
+                  "integrations send it in autocommit (a new text per context, so never a prepared "
+                  "statement). The loops of all variants run interleaved, 50 writes of one variant at a time.", ""]
         variants = _variants(document, single[0].name)
         rows = []
         for v in variants:
@@ -430,15 +431,16 @@ def markdown(document: Document, plots: Sequence[str]) -> str:
         cost = meta.get("client_context_cost")
         if cost:
             lines += [
-                "`untracked_ctx` sends the context statement to the untracked copy: the transport's own cost. "
-                "`untracked_ctx_flush` sends the same two statements through libpq's pipeline directly, "
+                "`untracked_ctx` sends the context comment to the untracked copy: the transport's own cost. "
+                "`untracked_ctx_stmt` sends the context statement with the write in one psycopg pipeline "
+                "instead (the transport while the database holds triggers that cannot read the comment). "
+                "`untracked_ctx_flush` sends those two statements through libpq's pipeline directly, "
                 "queued and written to the socket in one go: psycopg's pipeline writes each statement as "
-                "it is executed and reads what is ready in between, so the server wakes up for each; the "
-                "difference between the two is what that costs (the library cannot send its context that "
-                "way: the write's results must reach the user's cursor). "
-                "Context statements are rendered before the clock starts; rendering costs the client "
-                f"{cost['context_and_statement_us']:.0f} us per transaction (opening the context and rendering), "
-                f"{cost['statement_only_us']:.0f} us of it in `transport.context_statement`.",
+                "it is executed and reads what is ready in between, so the server wakes up for each. "
+                "Contexts are rendered before the clock starts; opening a context and rendering its "
+                f"statement costs the client {cost['context_and_statement_us']:.0f} us, "
+                f"{cost['statement_only_us']:.0f} us of it in `transport.context_statement`"
+                + (f"; `transport.context_comment` takes {cost['comment_only_us']:.1f} us." if "comment_only_us" in cost else "."),
                 "",
             ]
     lines += _storage_section(document)
@@ -786,7 +788,7 @@ def headline(document: Document) -> str:
                 cells.append(_latency(entry))
             probe = _find(document, w.name, None, "untracked_ctx")
             rows.append([f"{w.title} (untracked {_us(base)})", _latency(probe), *cells])
-        lines += _table(["single-row latency", "untracked, context statement sent", *[title for _, title in HEADLINE_VARIANTS]], rows)
+        lines += _table(["single-row latency", "untracked, context comment sent", *[title for _, title in HEADLINE_VARIANTS]], rows)
     lines += _table(
         ("target", "measured", "status"),
         (

@@ -9,9 +9,10 @@ A bulk measurement times one whole transaction: ``BEGIN``, the context statement
 variants with context active), the write, ``COMMIT``. Including the commit means WAL the
 triggers write is paid for, as it is in production. A single-row measurement times a loop of
 autocommit writes, the loops of all variants interleaved in chunks
-(:meth:`BenchDatabase.measure_single_round`); with context active, each write shares its implicit transaction with a
-context statement through a psycopg pipeline (one round trip), and each write gets a fresh
-context, like one request doing one write. Context statements are rendered before the clock
+(:meth:`BenchDatabase.measure_single_round`); with context active, each write carries its
+context as a comment in front of its text, as the integrations send it in autocommit, and
+each write gets a fresh context, like one request doing one write (so its text is new and
+never a prepared statement). Context statements are rendered before the clock
 starts: the client-side rendering cost is measured on its own (:func:`render_cost`).
 
 Between measurements a copy is emptied with ``DELETE`` and ``VACUUM``, never ``TRUNCATE``: the tables are created with ``vacuum_truncate = false``, so
@@ -98,7 +99,11 @@ class Variant:
     ``pairing`` names an experimental statement-level UPDATE function
     (:mod:`benchmarks.pairing`) that replaces the generated one; such variants only run the
     UPDATE workloads. A ``probe`` is untracked but sends the context statement: it shows
-    what the transport alone costs, in the single-row loops. ``one_flush`` sends the context
+    what the transport alone costs, in the single-row loops. Variants with context active
+    send it as the library does in autocommit: a comment in front of the write
+    (:func:`pghistory_core.transport.context_comment`). ``pipeline`` sends the context
+    statement with the write in one psycopg pipeline instead (the library's transport while
+    a database holds triggers that cannot read the comment). ``one_flush`` sends the context
     statement and the write through libpq's pipeline directly, written to the socket at once
     (:func:`_one_flush`), instead of psycopg's pipeline: what the transport could cost if
     the driver did that.
@@ -110,6 +115,7 @@ class Variant:
     pairing: str | None = None
     probe: bool = False
     one_flush: bool = False
+    pipeline: bool = False
     #: ``Tracking(partition=...)``: the event table partitioned by range of its time.
     partition: str | None = None
 
@@ -142,6 +148,7 @@ class Variant:
             "pairing": self.pairing,
             "probe": self.probe,
             "one_flush": self.one_flush,
+            "pipeline": self.pipeline,
             "partition": self.partition,
         }
 
@@ -150,6 +157,7 @@ UNTRACKED = Variant("untracked")
 VARIANTS: tuple[Variant, ...] = (
     UNTRACKED,
     Variant("untracked_ctx", None, ph.FK, probe=True),
+    Variant("untracked_ctx_stmt", None, ph.FK, probe=True, pipeline=True),
     Variant("untracked_ctx_flush", None, ph.FK, probe=True, one_flush=True),
     Variant("row_off", ph.Row, ph.NO_CONTEXT),
     Variant("row_fk", ph.Row, ph.FK),
@@ -294,6 +302,12 @@ def _context_statement() -> str:
     """The statement an integration sends at the start of a transaction: a fresh context."""
     with ph.context(source="benchmark") as active:
         return transport.context_statement(active)
+
+
+def _context_comment() -> str:
+    """What an integration puts in front of an autocommit write: a fresh context."""
+    with ph.context(source="benchmark") as active:
+        return transport.context_comment(active)
 
 
 Connection = psycopg.Connection[tuple[object, ...]]
@@ -514,6 +528,14 @@ class BenchDatabase:
                 finally:
                     conn.execute(sql.render(sql.SQL("DEALLOCATE {}").format(sql.Identifier(name.decode()))))
                 return
+            if contexts is not None and not variant.pipeline:
+                # The comment and the write: one statement, a new text for each context.
+                texts = [_context_comment() + statement for _ in range(loops)]
+                yield  # everything above is built before the clock starts
+                for key in range(1, loops + 1):
+                    conn.execute(texts[key - 1], (key,))
+                    yield
+                return
             yield  # everything above is built before the clock starts
             for key in range(1, loops + 1):
                 if contexts is not None:
@@ -587,7 +609,11 @@ def render_cost(count: int = 2_000) -> dict[str, float]:
         for _ in range(count):
             transport.context_statement(active)
         render_only = (time.perf_counter() - start) / count
-    return {"context_and_statement_us": total * 1e6, "statement_only_us": render_only * 1e6}
+        start = time.perf_counter()
+        for _ in range(count):
+            transport.context_comment(active)
+        comment_only = (time.perf_counter() - start) / count
+    return {"context_and_statement_us": total * 1e6, "statement_only_us": render_only * 1e6, "comment_only_us": comment_only * 1e6}
 
 
 def default_variant_name() -> str:
