@@ -80,7 +80,9 @@ def update_function(tracking: ph.Tracking, pairing: str) -> sql.Composable:
     context_function = sql.Identifier(tracking.context_schema, render.CONTEXT_ID_FUNCTION)
     insert_select = render.event_insert_head(tracking) + sql.SQL("\n    SELECT {}").format(values)
     body = (
-        sql.SQL("\nDECLARE\n    v_count bigint := 0;\n    v_moved bigint := 0;\n    v_ctx uuid;\nBEGIN\n")
+        sql.SQL("\nDECLARE\n    v_count bigint := 0;\n    v_moved bigint := 0;\n    v_ctx uuid;\n"
+                + "".join(f"    {line}\n" for line in render._READ_DECLARE) + "BEGIN\n")
+        + render._READ_CONTEXT_COMMENT  # as the generated function: the context comment first
         + render._IGNORE_CHECK
         + sql.SQL("    v_ctx := {};\n    ").format(render._denormalized_id())
         + _statements(tracking, pairing, insert_select, where)

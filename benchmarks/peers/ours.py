@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 import psycopg
 
 from benchmarks.peers import harness
+from pghistory_core import transport
 
 __all__ = ["CONTEXT_TABLE", "main"]
 
@@ -42,4 +43,9 @@ def main(description: str, setup: Callable[[harness.Options], Iterator[harness.V
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = "?"
+    # Which autocommit transport the adapter will use: the comment, unless a trigger in the
+    # database cannot read it (then the context statement; see pghistory_core.transport).
+    with psycopg.connect(opts.dsn) as conn:
+        row = conn.execute(transport.COMMENT_PROBE).fetchone()
+    packages["autocommit context"] = "comment" if row and row[0] else "statement (a trigger cannot read the comment)"
     harness.run(opts, setup, packages, teardown=lambda: _drop(opts))
