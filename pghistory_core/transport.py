@@ -138,10 +138,19 @@ def context_statement(active: ActiveContext | None, ignored: bool = False) -> st
 #: Empties the three settings for the rest of the transaction.
 CLEAR_STATEMENT = context_statement(None)
 
-# JSON never needs "*" or "%" outside its strings; inside them the \\u escape means the
-# same character. Without "*" the comment cannot be closed (or nested) early, and without
-# "%" drivers that format parameters ("%s") leave it alone.
-_COMMENT_ESCAPES = str.maketrans({"*": "\\u002a", "%": "\\u0025"})
+# JSON never holds "*", "%" or a non-ASCII character outside its strings; inside them a
+# \\u escape means the same character. Without "*" the comment cannot be closed (or nested)
+# early, without "%" drivers that format parameters ("%s") leave it alone, and in ASCII it
+# survives any client encoding.
+_COMMENT_ESCAPED = re.compile("[*%\u0080-\U0010ffff]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # a UTF-16 surrogate pair, as JSON writes it
+        code -= 0x10000
+        return "\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+    return "\\u%04x" % code
 
 
 def context_comment(active: ActiveContext | None, ignored: bool = False) -> str:
@@ -152,11 +161,12 @@ def context_comment(active: ActiveContext | None, ignored: bool = False) -> str:
     statement (see ``render._READ_CONTEXT_COMMENT``), so an autocommit write carries its
     context without a second statement, a pipeline or a round trip, whatever the driver's
     parameter binding, and a pooler sees a single statement. The metadata is the context's
-    JSON with ``*`` and ``%`` written as ``\\u`` escapes (the same JSON value), so the text
-    neither ends the comment nor holds a parameter placeholder.
+    JSON with ``*``, ``%`` and every non-ASCII character written as ``\\u`` escapes (the same
+    JSON value), so the text neither ends the comment nor holds a parameter placeholder,
+    and is plain ASCII whatever the client encoding.
     """
     ident = str(active.id) if active is not None else ""
-    metadata = active.metadata_json.translate(_COMMENT_ESCAPES) if active is not None else ""
+    metadata = _COMMENT_ESCAPED.sub(_json_escape, active.metadata_json) if active is not None else ""
     text = CONTEXT_COMMENT_PREFIX[2:] + ident + ":" + ("on" if ignored else "") + ":" + metadata
     return sql.render(sql.block_comment(text)) + " "
 
@@ -534,6 +544,14 @@ class TransportState:
         if self._comments is None and database is not None and database in _COMMENT_READY:
             self._comments = True
         return self._comments
+
+    def comments_ready(self, database: object, probe: Callable[[str], object]) -> bool:
+        """:meth:`comments`, running *probe* (it executes the SQL it is given on the
+        connection and returns the single value) when the answer is not known yet."""
+        ready = self.comments(database)
+        if ready is None:
+            ready = self.record_comments(database, bool(probe(COMMENT_PROBE)))
+        return ready
 
     def record_comments(self, database: object, ready: bool) -> bool:
         """Remember the answer of :data:`COMMENT_PROBE`; returns it."""

@@ -38,7 +38,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
-from pghistory_core.transport import COMMENT_PROBE, NOTHING, Action, Plan, TransportState, TxStatus, status_from_libpq
+from pghistory_core.transport import NOTHING, Action, Plan, TransportState, TxStatus, status_from_libpq
 
 __all__ = ["execute_wrapper", "install"]
 
@@ -108,16 +108,17 @@ def _comments_ready(driver: object, state: TransportState) -> bool:
     connection, remembered for the process when they do)."""
     info = getattr(driver, "info", None)
     database = (getattr(info, "host", None), getattr(info, "port", None), getattr(info, "dbname", None)) if info else None
-    ready = state.comments(database)
-    if ready is None:
+
+    def scalar(statement: str) -> object:
         cursor = driver.cursor()  # type: ignore[attr-defined]
         try:
-            cursor.execute(COMMENT_PROBE)
+            cursor.execute(statement)
             row = cursor.fetchone()
         finally:
             cursor.close()
-        ready = state.record_comments(database, bool(row and row[0]))
-    return ready
+        return row[0] if row else None
+
+    return state.comments_ready(database, scalar)
 
 
 def _send(driver: object, statement: str) -> None:

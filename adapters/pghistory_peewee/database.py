@@ -46,7 +46,7 @@ import peewee
 
 from pghistory_core import db as core_db
 from pghistory_core.context import current, is_ignored
-from pghistory_core.transport import COMMENT_PROBE, Action, Plan, TransportState, TxStatus, status_from_libpq
+from pghistory_core.transport import Action, Plan, TransportState, TxStatus, status_from_libpq
 
 if TYPE_CHECKING:
     _Base = peewee.PostgresqlDatabase
@@ -92,15 +92,14 @@ class HistoryDatabaseMixin(_Base):
     def _pgh_comments_ready(self, conn: object) -> bool:
         """Whether the database's triggers read the context comment (probed once per
         connection, remembered for the process when they do)."""
-        state = self._pgh_transport(conn)
         info = conn.info  # type: ignore[attr-defined]
-        database = (info.host, info.port, info.dbname)
-        ready = state.comments(database)
-        if ready is None:
+
+        def scalar(statement: str) -> object:
             with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
-                rows = core_db.fetch_all(conn, COMMENT_PROBE)  # type: ignore[arg-type]
-            ready = state.record_comments(database, bool(rows and rows[0][0]))
-        return ready
+                rows = core_db.fetch_all(conn, statement)  # type: ignore[arg-type]
+            return rows[0][0] if rows else None
+
+        return self._pgh_transport(conn).comments_ready((info.host, info.port, info.dbname), scalar)
 
     # Peewee begins, commits and rolls back with its own cursor, not through execute_sql.
     def begin(self, *args: object, **kwargs: object) -> None:

@@ -36,7 +36,7 @@ import psycopg2.extensions as ext
 from psycopg2 import sql as psql
 
 from pghistory_core.errors import ConfigurationError
-from pghistory_core.transport import COMMENT_PROBE, Action, Plan, TxStatus, status_from_libpq
+from pghistory_core.transport import Action, Plan, TxStatus, status_from_libpq
 from pghistory_psycopg._common import ATTRIBUTE, Binding, Planned, sync_binding, text_reader
 
 __all__ = ["Psycopg2Connection", "Psycopg2Cursor", "psycopg2_connect", "psycopg2_cursor_class"]
@@ -82,22 +82,22 @@ def _commented(cursor: ext.cursor, plan: Plan, query: Query) -> Query | None:
     """TOGETHER: *query* with the context comment in front, when the database's triggers
     read it (probed once per connection, remembered for the process when they do)."""
     conn = cursor.connection
-    state = sync_binding(conn).state
     params = conn.get_dsn_parameters()
     database = (params.get("host"), params.get("port"), params.get("dbname"))
-    ready = state.comments(database)
-    if ready is None:
-        with ext.cursor(conn) as plain:
-            plain.execute(COMMENT_PROBE)
-            row = plain.fetchone()
-        ready = state.record_comments(database, bool(row and row[0]))
-    if not ready:
+    if not sync_binding(conn).state.comments_ready(database, lambda statement: _scalar(conn, statement)):
         return None
     if isinstance(query, bytes):
         return plan.comment.encode(_codec(conn)) + query
     if isinstance(query, psql.Composable):
         return psql.Composed([psql.SQL(plan.comment), query])
     return plan.comment + query
+
+
+def _scalar(conn: ext.connection, statement: str) -> object:
+    with ext.cursor(conn) as plain:
+        plain.execute(statement)
+        row = plain.fetchone()
+    return row[0] if row else None
 
 
 def _joined(cursor: ext.cursor, statement: str, query: Query, vars: Vars) -> str | bytes:

@@ -181,14 +181,13 @@ def _send(conn: psycopg.Connection[Any], statement: str) -> None:
 def _comment_for(conn: psycopg.Connection[Any], query: Query, plan: Plan) -> str | bytes | psql.Composed | None:
     """TOGETHER: *query* carrying the context comment, when the database's triggers read
     it (probed once per connection, remembered for the process when they do)."""
-    state = sync_binding(conn).state
-    ready = state.comments(_database(conn))
-    if ready is None:
-        cursor = psycopg.Cursor(conn)
-        cursor.execute(COMMENT_PROBE, prepare=False)
-        row = cursor.fetchone()
-        ready = state.record_comments(_database(conn), bool(row and row[0]))
+    ready = sync_binding(conn).state.comments_ready(_database(conn), functools.partial(_scalar, conn))
     return _commented(query, plan.comment, conn) if ready else None
+
+
+def _scalar(conn: psycopg.Connection[Any], statement: str) -> object:
+    row = psycopg.Cursor(conn).execute(statement, prepare=False).fetchone()
+    return row[0] if row else None
 
 
 def _run(conn: psycopg.Connection[Any], plan: Plan, call: Callable[[], object]) -> None:

@@ -229,23 +229,23 @@ def _comments_ready(raw: Any, state: TransportState) -> bool:
     """Whether the database's triggers read the context comment (probed once per DBAPI
     connection, remembered for the process when they do)."""
     info = raw.info
-    database = (info.host, info.port, info.dbname)
-    ready = state.comments(database)
-    if ready is None:
+
+    def scalar(statement: str) -> object:
         driver = _driver(raw)
         if driver == "psycopg_async":
-            row = _await(_await(raw.execute(transport.COMMENT_PROBE)).fetchone())
+            row = _await(_await(raw.execute(statement)).fetchone())
         elif driver == "psycopg":
-            row = raw.execute(transport.COMMENT_PROBE).fetchone()
+            row = raw.execute(statement).fetchone()
         else:
             cursor = raw.cursor()
             try:
-                cursor.execute(transport.COMMENT_PROBE)
+                cursor.execute(statement)
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-        ready = state.record_comments(database, bool(row and row[0]))
-    return ready
+        return row[0] if row else None
+
+    return state.comments_ready((info.host, info.port, info.dbname), scalar)
 
 
 def _together_mode(raw: object, plan: Plan) -> str | None:

@@ -48,7 +48,7 @@ def test_context_statement_is_transaction_local_and_escaped() -> None:
 def test_context_comment_carries_id_ignore_and_the_same_json() -> None:
     import json
 
-    metadata = {"q": "*/ /* 100% %s %(x)s $$ it's é", "n": [1, None], "star": "*"}
+    metadata = {"q": "*/ /* 100% %s %(x)s $$ it's é", "n": [1, None], "star": "*", "emoji": "🙂 日本"}
     active = ActiveContext(uuid.UUID(int=1), metadata)
     comment = context_comment(active)
     head = "/*pghistory:00000000-0000-0000-0000-000000000001::"
@@ -56,6 +56,7 @@ def test_context_comment_carries_id_ignore_and_the_same_json() -> None:
     body = comment[len(head) : -3]
     # No "*" or "%" anywhere inside: the comment cannot end early or hold a placeholder.
     assert "*" not in body and "%" not in body
+    assert comment.isascii()  # whatever the client encoding
     assert json.loads(body) == metadata
     assert context_comment(None, ignored=True) == "/*pghistory::on:*/ "
     assert context_comment(active, ignored=True).startswith("/*pghistory:00000000-0000-0000-0000-000000000001:on:{")

@@ -79,7 +79,7 @@ HOSTILE = {
     "quote": "it's \"quoted\" \\ back",
     "dollar": "$$ $1 $pgh$",
     "colon": "a:b::c",
-    "unicode": "zoë 日本 \u2028",
+    "unicode": "zoë 日本 \u2028 🙂",
     "star": "*",
 }
 
