@@ -158,6 +158,11 @@ def execute_wrapper(execute: Execute, sql: str, params: Params, many: bool, cont
             return execute(sql, params, many, context)
         if _comments_ready(driver, state):
             # The context comment in front of the write: one statement, the user's.
+            if params is not None and not many and _is_psycopg3(driver) and _joinable(driver, cursor, params, many):
+                # A client-side cursor: merge the parameters into the user's text first
+                # (psycopg caches the parsing of that text, which recurs; the commented
+                # text is new for every context).
+                sql, params = cursor.mogrify(sql, params), None  # type: ignore[union-attr]
             return execute(plan.comment + sql, params, many, context)
         if _joinable(driver, cursor, params, many):
             if params is not None and _is_psycopg3(driver):

@@ -144,6 +144,22 @@ def _commented(query: Query, comment: str, conn: _Conn) -> str | bytes | psql.Co
     return None
 
 
+def _client_side(
+    cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any],
+    commented: str | bytes | psql.Composed,
+    query: Query,
+    params: Params | None,
+    plan: Plan,
+) -> tuple[str | bytes | psql.Composed, Params | None]:
+    """What to execute: a client-side binding cursor merges the parameters into the user's
+    query first (psycopg caches the parsing of that text, which recurs) and gets the
+    commented result without parameters; a commented text is new for every context, so
+    merging it would parse it each time. Other cursors get the commented query as is."""
+    if params is not None and isinstance(cursor, (psycopg.ClientCursor, psycopg.AsyncClientCursor)):
+        return plan.comment + cursor.mogrify(query, params), None
+    return commented, params
+
+
 def _database(conn: _Conn) -> tuple[str, int, str]:
     info = conn.info
     return (info.host, info.port, info.dbname)
@@ -230,7 +246,7 @@ class _CursorMixin(_CursorBase):
         with Planned(conn, _text(query, conn), _status) as plan:
             commented = _comment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
             if commented is not None:
-                super().execute(commented, params, prepare=prepare, binary=binary)
+                super().execute(*_client_side(self, commented, query, params, plan), prepare=prepare, binary=binary)
                 return self
             joined = _joinable_text(self, query, params, prepare, binary) if plan.action is Action.TOGETHER else None
             if joined is not None:
@@ -441,7 +457,7 @@ class _AsyncCursorMixin(_AsyncCursorBase):
         async with _AsyncPlanned(conn, query) as plan:
             commented = await _acomment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
             if commented is not None:
-                await super().execute(commented, params, prepare=prepare, binary=binary)
+                await super().execute(*_client_side(self, commented, query, params, plan), prepare=prepare, binary=binary)
                 return self
             joined = _joinable_text(self, query, params, prepare, binary) if plan.action is Action.TOGETHER else None
             if joined is not None:

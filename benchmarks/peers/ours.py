@@ -14,7 +14,7 @@ import psycopg
 from benchmarks.peers import harness
 from pghistory_core import transport
 
-__all__ = ["CONTEXT_TABLE", "main"]
+__all__ = ["CONTEXT_TABLE", "autocommit_transport", "main"]
 
 #: The adapters' context table (FK context mode): ``pghistory_core``'s default schema.
 CONTEXT_TABLE = "public.pghistory_context"
@@ -43,9 +43,14 @@ def main(description: str, setup: Callable[[harness.Options], Iterator[harness.V
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = "?"
-    # Which autocommit transport the adapter will use: the comment, unless a trigger in the
-    # database cannot read it (then the context statement; see pghistory_core.transport).
+    packages["autocommit context"] = autocommit_transport(opts)
+    harness.run(opts, setup, packages, teardown=lambda: _drop(opts))
+
+
+def autocommit_transport(opts: harness.Options) -> str:
+    """Which autocommit transport the adapters will use here: the comment, unless a trigger
+    in the database cannot read it (then the context statement; see
+    :data:`pghistory_core.transport.COMMENT_PROBE`)."""
     with psycopg.connect(opts.dsn) as conn:
         row = conn.execute(transport.COMMENT_PROBE).fetchone()
-    packages["autocommit context"] = "comment" if row and row[0] else "statement (a trigger cannot read the comment)"
-    harness.run(opts, setup, packages, teardown=lambda: _drop(opts))
+    return "comment" if row and row[0] else "statement (a trigger cannot read the comment)"

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
-from benchmarks.peers import django_orm, harness
+from benchmarks.peers import django_orm, harness, ours
 
 LIBRARIES = ("Django", "django-pgtrigger")
 
@@ -77,7 +77,8 @@ def _packages() -> dict[str, str]:
 
 
 def main() -> None:
-    harness.run(harness.options(__doc__ or ""), setup, _packages())
+    opts = harness.options(__doc__ or "")
+    harness.run(opts, setup, {**_packages(), "autocommit context": ours.autocommit_transport(opts)})
 
 
 if __name__ == "__main__":
