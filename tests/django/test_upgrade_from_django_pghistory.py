@@ -107,12 +107,18 @@ def test_switch_from_django_pghistory(upstream_python, dsn, tmp_path):
         old = before["events"][name]
         assert after["events"][name][: len(old)] == old, name
     product_events = after["events"]["product"]
-    assert [e["label"] for e in product_events] == ["insert", "update", "update"]
+    assert [e["label"] for e in product_events] == ["insert", "update", "update", "update"]
     assert product_events[0]["context"] == {"user": None, "url": "/import/"}
     assert product_events[1]["diff"] == {"price": ["1.50", "2.00"]} or product_events[1]["diff"] == {"price": [1.5, 2.0]}
     assert after["events"]["tag"][1]["context"] == {"url": "/tags/"}
-    # Recorded after the switch, by the new triggers, under the new context.
-    assert product_events[2]["diff"] == {"name": ["pen", "pen 2"]}
-    assert product_events[2]["context"] == {"url": "/after/"}
-    assert after["obj_events"] == ["insert", "update", "update"]
-    assert after["obj_event_context"] == [{"user": None, "url": "/import/"}, None, {"url": "/after/"}]
+    # Recorded after the switch but before migrate, by django-pghistory's triggers: the
+    # context reached them (the adapter saw they cannot read the comment).
+    assert product_events[2]["diff"] == {"name": ["pen", "pen 1b"]}
+    assert product_events[2]["context"] == {"url": "/before-migrate/"}
+    # Recorded after migrate, by the new triggers, under the new context.
+    assert product_events[3]["diff"] == {"name": ["pen 1b", "pen 2"]}
+    assert product_events[3]["context"] == {"url": "/after/"}
+    assert after["obj_events"] == ["insert", "update", "update", "update"]
+    assert after["obj_event_context"] == [
+        {"user": None, "url": "/import/"}, None, {"url": "/before-migrate/"}, {"url": "/after/"}
+    ]

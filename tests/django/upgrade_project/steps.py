@@ -74,6 +74,13 @@ def switch() -> dict[str, object]:
     import pghistory_django as pghistory
     from shop.models import Order, Product, Tag
 
+    # Written before makemigrations/migrate: django-pghistory's triggers are still the
+    # installed ones and read only the context statement, so the adapter must notice them
+    # and send that statement, not the comment its own triggers read (autocommit, the ORM).
+    early = Product.objects.get()
+    with pghistory.context(url="/before-migrate/"):
+        early.name = "pen 1b"
+        early.save()
     before = set(os.listdir("shop/migrations"))
     out = io.StringIO()
     call_command("makemigrations", "shop", stdout=out)
