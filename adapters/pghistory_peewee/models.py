@@ -17,7 +17,6 @@ tracking through the core instead of running Peewee's ``CREATE TABLE``.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import json
 import weakref

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 import pghistory_core as ph
-from pghistory_core import history, revert, transport
+from pghistory_core import history, revert, sql, transport
 from pghistory_core.errors import HistoryError, RevertConflictError
 
 FULL = (ph.InsertEvent(), ph.UpdateEvent(), ph.DeleteEvent())
@@ -24,9 +24,14 @@ def in_context(conn: psycopg.Connection, *statements: str, **metadata: object) -
     return active.id
 
 
-def snapshot(conn: psycopg.Connection, *tables: str) -> dict[str, list[tuple[object, ...]]]:
-    """Full contents of *tables*, row by row, ordered by primary key (native values)."""
-    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+def snapshot(conn: psycopg.Connection, *tables: str | tuple[str, str]) -> dict[object, list[tuple[object, ...]]]:
+    """Full contents of *tables* (names, or (schema, name)), row by row, ordered by primary
+    key (native values)."""
+    query = sql.SQL("SELECT * FROM {} ORDER BY 1")
+    return {
+        t: conn.execute(sql.render(query.format(sql.Identifier(*((t,) if isinstance(t, str) else t))))).fetchall()
+        for t in tables
+    }
 
 
 # --------------------------------------------------------------------------- library
@@ -313,7 +318,7 @@ def test_hostile_names_and_a_psycopg2_connection(conn, dsn):
     tracking = ph.Tracking(table, (ph.InsertEvent("ins'"), ph.UpdateEvent("$$"), ph.DeleteEvent("del --")), context=ph.DENORMALIZED)
     ph.install(conn, [tracking])
     conn.execute("""INSERT INTO "s$$chema"."we""ird'; --" VALUES ('k''1', '{"a": "$$"}'), ('k2', NULL)""")
-    before = snapshot(conn, '"s$$chema"."we""ird\'; --"')
+    before = snapshot(conn, ("s$$chema", "we\"ird'; --"))
     ctx = in_context(
         conn,
         """UPDATE "s$$chema"."we""ird'; --" SET "v $$ ' --" = '[1]' WHERE "i""d" = 'k''1'""",
@@ -328,4 +333,4 @@ def test_hostile_names_and_a_psycopg2_connection(conn, dsn):
         assert history.events(raw, [tracking], context_id=ctx, labels=["del --"])[0].pgh_obj_id == "k2"
         plan = revert.revert_context(raw, [tracking], ctx)
         assert plan.applied
-    assert snapshot(conn, '"s$$chema"."we""ird\'; --"') == before
+    assert snapshot(conn, ("s$$chema", "we\"ird'; --")) == before

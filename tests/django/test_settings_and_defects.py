@@ -29,6 +29,7 @@ from django.test import override_settings
 from pgtrigger import registry as pgtrigger_registry
 
 import pghistory_django as pghistory
+from pghistory_core import sql
 from pghistory_django.models import Context, Event
 from pghistory_django.triggers import HistoryTrigger
 from tests.django.cleanup import truncate_all
@@ -335,8 +336,8 @@ def test_history_trigger_functions_have_no_exception_block():
 @pytest.mark.parametrize("in_atomic", [False, True], ids=["autocommit", "atomic"])
 def test_nothing_depends_on_search_path(in_atomic):
     tables = {
-        "": "public.testapp_trackedmodel",
-        "Row": "public.testapp_rowtrackedmodel",
+        "": sql.Identifier("public", "testapp_trackedmodel"),
+        "Row": sql.Identifier("public", "testapp_rowtrackedmodel"),
     }
     ids: dict[str, int] = {}
     with connection.cursor() as cursor:
@@ -345,9 +346,11 @@ def test_nothing_depends_on_search_path(in_atomic):
             with pghistory.context(job="no search_path"):
                 with transaction.atomic() if in_atomic else _nothing():
                     for prefix, table in tables.items():
-                        cursor.execute(f"INSERT INTO {table} (int_field, char_field) VALUES (1, 'a') RETURNING id")
+                        insert = sql.SQL("INSERT INTO {} (int_field, char_field) VALUES (1, 'a') RETURNING id")
+                        cursor.execute(sql.render(insert.format(table)))
                         ids[prefix] = cursor.fetchone()[0]
-                        cursor.execute(f"UPDATE {table} SET int_field = 2 WHERE id = %s", [ids[prefix]])
+                        update = sql.SQL("UPDATE {} SET int_field = 2 WHERE id = %s")
+                        cursor.execute(sql.render(update.format(table)), [ids[prefix]])
                     cursor.execute("INSERT INTO public.testapp_ticket (number, status) VALUES (5, 'open')")
                     cursor.execute("UPDATE public.testapp_ticket SET number = 5001 WHERE number = 5")
             cursor.execute("SHOW search_path")
