@@ -553,6 +553,11 @@ class TransportState:
             ready = self.record_comments(database, bool(probe(COMMENT_PROBE)))
         return ready
 
+    def comments_ready_on(self, conn: db.Connection, database: object) -> bool:
+        """:meth:`comments_ready`, probing on *conn*: a plain DB-API connection whose
+        cursors are not instrumented (the probe must not be planned itself)."""
+        return self.comments_ready(database, lambda statement: next(iter(db.fetch_all(conn, statement)), (None,))[0])
+
     def record_comments(self, database: object, ready: bool) -> bool:
         """Remember the answer of :data:`COMMENT_PROBE`; returns it."""
         self._comments = bool(ready)

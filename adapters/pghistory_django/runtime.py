@@ -108,17 +108,7 @@ def _comments_ready(driver: object, state: TransportState) -> bool:
     connection, remembered for the process when they do)."""
     info = getattr(driver, "info", None)
     database = (getattr(info, "host", None), getattr(info, "port", None), getattr(info, "dbname", None)) if info else None
-
-    def scalar(statement: str) -> object:
-        cursor = driver.cursor()  # type: ignore[attr-defined]
-        try:
-            cursor.execute(statement)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        return row[0] if row else None
-
-    return state.comments_ready(database, scalar)
+    return state.comments_ready_on(driver, database)  # type: ignore[arg-type]
 
 
 def _send(driver: object, statement: str) -> None:

@@ -93,13 +93,8 @@ class HistoryDatabaseMixin(_Base):
         """Whether the database's triggers read the context comment (probed once per
         connection, remembered for the process when they do)."""
         info = conn.info  # type: ignore[attr-defined]
-
-        def scalar(statement: str) -> object:
-            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
-                rows = core_db.fetch_all(conn, statement)  # type: ignore[arg-type]
-            return rows[0][0] if rows else None
-
-        return self._pgh_transport(conn).comments_ready((info.host, info.port, info.dbname), scalar)
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+            return self._pgh_transport(conn).comments_ready_on(conn, (info.host, info.port, info.dbname))  # type: ignore[arg-type]
 
     # Peewee begins, commits and rolls back with its own cursor, not through execute_sql.
     def begin(self, *args: object, **kwargs: object) -> None:

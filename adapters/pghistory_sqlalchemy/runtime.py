@@ -229,23 +229,15 @@ def _comments_ready(raw: Any, state: TransportState) -> bool:
     """Whether the database's triggers read the context comment (probed once per DBAPI
     connection, remembered for the process when they do)."""
     info = raw.info
+    database = (info.host, info.port, info.dbname)
+    if _driver(raw) != "psycopg_async":
+        return state.comments_ready_on(raw, database)
 
     def scalar(statement: str) -> object:
-        driver = _driver(raw)
-        if driver == "psycopg_async":
-            row = _await(_await(raw.execute(statement)).fetchone())
-        elif driver == "psycopg":
-            row = raw.execute(statement).fetchone()
-        else:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(statement)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+        row = _await(_await(raw.execute(statement)).fetchone())
         return row[0] if row else None
 
-    return state.comments_ready((info.host, info.port, info.dbname), scalar)
+    return state.comments_ready(database, scalar)
 
 
 def _together_mode(raw: object, plan: Plan) -> str | None:
