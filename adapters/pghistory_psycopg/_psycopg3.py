@@ -144,20 +144,17 @@ def _commented(query: Query, comment: str, conn: _Conn) -> str | bytes | psql.Co
     return None
 
 
-def _client_side(
-    cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any],
-    commented: str | bytes | psql.Composed,
-    query: Query,
-    params: Params | None,
-    plan: Plan,
-) -> tuple[str | bytes | psql.Composed, Params | None]:
-    """What to execute: a client-side binding cursor merges the parameters into the user's
-    query first (psycopg caches the parsing of that text, which recurs) and gets the
-    commented result without parameters; a commented text is new for every context, so
-    merging it would parse it each time. Other cursors get the commented query as is."""
+def _commented_call(
+    cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any], query: Query, params: Params | None, plan: Plan
+) -> tuple[str | bytes | psql.Composed, Params | None] | None:
+    """The query and parameters to execute with the context comment, or None for a query
+    that cannot take it. A client-side binding cursor merges the parameters into the
+    user's query first (psycopg caches the parsing of that text, which recurs; the
+    commented text is new for every context) and executes the result without parameters."""
     if params is not None and isinstance(cursor, (psycopg.ClientCursor, psycopg.AsyncClientCursor)):
         return plan.comment + cursor.mogrify(query, params), None
-    return commented, params
+    commented = _commented(query, plan.comment, cursor.connection)
+    return None if commented is None else (commented, params)
 
 
 def _database(conn: _Conn) -> tuple[str, int, str]:
@@ -194,11 +191,10 @@ def _send(conn: psycopg.Connection[Any], statement: str) -> None:
     psycopg.Cursor(conn).execute(statement, prepare=False)
 
 
-def _comment_for(conn: psycopg.Connection[Any], query: Query, plan: Plan) -> str | bytes | psql.Composed | None:
-    """TOGETHER: *query* carrying the context comment, when the database's triggers read
-    it (probed once per connection, remembered for the process when they do)."""
-    ready = sync_binding(conn).state.comments_ready(_database(conn), functools.partial(_scalar, conn))
-    return _commented(query, plan.comment, conn) if ready else None
+def _comments_ready(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the database's triggers read the context comment (probed once per
+    connection, remembered for the process when they do)."""
+    return sync_binding(conn).state.comments_ready(_database(conn), functools.partial(_scalar, conn))
 
 
 def _scalar(conn: psycopg.Connection[Any], statement: str) -> object:
@@ -244,9 +240,10 @@ class _CursorMixin(_CursorBase):
     def execute(self, query: Query, params: Params | None = None, *, prepare: bool | None = None, binary: bool | None = None) -> Self:
         conn = self.connection
         with Planned(conn, _text(query, conn), _status) as plan:
-            commented = _comment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
-            if commented is not None:
-                super().execute(*_client_side(self, commented, query, params, plan), prepare=prepare, binary=binary)
+            ready = plan.action is Action.TOGETHER and _comments_ready(conn)
+            call = _commented_call(self, query, params, plan) if ready else None
+            if call is not None:
+                super().execute(*call, prepare=prepare, binary=binary)
                 return self
             joined = _joinable_text(self, query, params, prepare, binary) if plan.action is Action.TOGETHER else None
             if joined is not None:
@@ -259,7 +256,8 @@ class _CursorMixin(_CursorBase):
     def executemany(self, query: Query, params_seq: Iterable[Params], *, returning: bool = False) -> None:
         conn = self.connection
         with Planned(conn, _text(query, conn), _status) as plan:
-            commented = _comment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
+            ready = plan.action is Action.TOGETHER and _comments_ready(conn)
+            commented = _commented(query, plan.comment, conn) if ready else None
             if commented is not None:
                 super().executemany(commented, params_seq, returning=returning)
             else:
@@ -408,8 +406,8 @@ async def _asend(conn: psycopg.AsyncConnection[Any], statement: str) -> None:
     await psycopg.AsyncCursor(conn).execute(statement, prepare=False)
 
 
-async def _acomment_for(conn: psycopg.AsyncConnection[Any], query: Query, plan: Plan) -> str | bytes | psql.Composed | None:
-    """:func:`_comment_for` for asyncio connections."""
+async def _acomments_ready(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """:func:`_comments_ready` for asyncio connections (the probe is awaited)."""
     state = async_binding(conn).state
     ready = state.comments(_database(conn))
     if ready is None:
@@ -417,7 +415,7 @@ async def _acomment_for(conn: psycopg.AsyncConnection[Any], query: Query, plan: 
         await cursor.execute(COMMENT_PROBE, prepare=False)
         row = await cursor.fetchone()
         ready = state.record_comments(_database(conn), bool(row and row[0]))
-    return _commented(query, plan.comment, conn) if ready else None
+    return ready
 
 
 async def _arun(conn: psycopg.AsyncConnection[Any], plan: Plan, call: Callable[[], Awaitable[object]]) -> None:
@@ -455,9 +453,10 @@ class _AsyncCursorMixin(_AsyncCursorBase):
     async def execute(self, query: Query, params: Params | None = None, *, prepare: bool | None = None, binary: bool | None = None) -> Self:
         conn = self.connection
         async with _AsyncPlanned(conn, query) as plan:
-            commented = await _acomment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
-            if commented is not None:
-                await super().execute(*_client_side(self, commented, query, params, plan), prepare=prepare, binary=binary)
+            ready = plan.action is Action.TOGETHER and await _acomments_ready(conn)
+            call = _commented_call(self, query, params, plan) if ready else None
+            if call is not None:
+                await super().execute(*call, prepare=prepare, binary=binary)
                 return self
             joined = _joinable_text(self, query, params, prepare, binary) if plan.action is Action.TOGETHER else None
             if joined is not None:
@@ -470,7 +469,8 @@ class _AsyncCursorMixin(_AsyncCursorBase):
     async def executemany(self, query: Query, params_seq: Iterable[Params], *, returning: bool = False) -> None:
         conn = self.connection
         async with _AsyncPlanned(conn, query) as plan:
-            commented = await _acomment_for(conn, query, plan) if plan.action is Action.TOGETHER else None
+            ready = plan.action is Action.TOGETHER and await _acomments_ready(conn)
+            commented = _commented(query, plan.comment, conn) if ready else None
             if commented is not None:
                 await super().executemany(commented, params_seq, returning=returning)
             else:
