@@ -339,6 +339,8 @@ def main(
     mode = MODES[mode_name].limited(max_rows, repeats, loops)
     if orm_max_rows is None:
         orm_max_rows = mode.orm_max_rows
+    # The mode goes into results.json as run: record the limit that was used, not the default.
+    mode = dataclasses.replace(mode, orm_max_rows=orm_max_rows)
     if per_object_max_rows is not None:
         mode = dataclasses.replace(mode, per_object_max_rows=per_object_max_rows)
     # SIGTERM (e.g. `kill` on a background run) unwinds like Ctrl-C, so the embedded server

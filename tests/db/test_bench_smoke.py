@@ -197,10 +197,12 @@ def test_runners_alternate_their_single_row_repeats(dsn: str) -> None:
 def test_runners_option_selects_peers_and_adapters_by_name(dsn: str, tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = CliRunner().invoke(cli, ["bench", "--smoke", "--dsn", dsn, "--out", str(out), "--only", "bulk_update",
-                                      "--runners", "pghistory-peewee"])
+                                      "--runners", "pghistory-peewee", "--orm-max-rows", "10"])
     assert result.exit_code == 0, result.output
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert [r["name"] for r in document["orm"]] == ["pghistory-peewee"]
+    # The results record the ORM size limit the run used, not the mode's default.
+    assert document["meta"]["mode"]["orm_max_rows"] == 10 != MODES["smoke"].orm_max_rows
     # The peer targets say why they were not measured.
     assert {t["status"] for t in document["targets"] if "django-pghistory" in t["target"]} == {
         "not measured: django-pghistory not run"
