@@ -176,17 +176,41 @@ def context_table(schema: str) -> Artefact:
     )
 
 
-def _context_upsert(schema: str, context_id: sql.SQL, metadata: sql.SQL, indent: str) -> sql.Composable:
-    """The context row's upsert, shared by both context functions: metadata is merged
-    (``||``) so a later write in the same context never drops keys, and the row is only
-    rewritten when the merge changes it."""
+def _context_write(schema: str, context_id: sql.SQL, metadata: sql.SQL, indent: str) -> sql.Composable:
+    """PL/pgSQL statements that store the context row, shared by both context functions.
+
+    Metadata is merged (``||``) so a later write in the same context never drops keys, and
+    the row is only rewritten when the merge changes it. Three cases:
+
+    - a new context id (the common case: one per request): one ``INSERT ... ON CONFLICT DO
+      NOTHING``, whose conflict check goes through the primary key whatever the plan;
+    - the row exists and holds the metadata (a later transaction of the same context): it
+      is locked ``FOR KEY SHARE``, the lock a foreign key takes on the row it references.
+      Such locks do not conflict with each other, so transactions writing under one context
+      (a job's workers, tasks that copied a request's context) never wait for each other
+      here; they do conflict with ``FOR UPDATE``, which is how
+      :func:`pghistory_core.retention.delete_unreferenced_contexts` leaves a row alone while
+      a writer attaches events to it. (An ``ON CONFLICT DO UPDATE`` alone locks the row
+      exclusively even when its ``WHERE`` skips the update, until commit: such transactions
+      ran one after the other.)
+    - the row lacks some of the metadata, or was deleted in between: the merging upsert,
+      which waits for a concurrent merge of the same row as it must.
+    """
     lines = (
-        'INSERT INTO {table} AS pgh_c ("id", "metadata", "created_at", "updated_at")',
+        'INSERT INTO {table} ("id", "metadata", "created_at", "updated_at")',
         "VALUES ({id}, {metadata}, now(), now())",
-        'ON CONFLICT ("id") DO UPDATE SET',
-        '    "metadata" = pgh_c."metadata" || EXCLUDED."metadata",',
-        '    "updated_at" = now()',
-        'WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");',
+        'ON CONFLICT ("id") DO NOTHING;',
+        "IF NOT FOUND THEN",
+        '    PERFORM FROM {table} AS pgh_e WHERE pgh_e."id" = {id} AND pgh_e."metadata" @> {metadata} FOR KEY SHARE;',
+        "    IF NOT FOUND THEN",
+        '        INSERT INTO {table} AS pgh_c ("id", "metadata", "created_at", "updated_at")',
+        "        VALUES ({id}, {metadata}, now(), now())",
+        '        ON CONFLICT ("id") DO UPDATE SET',
+        '            "metadata" = pgh_c."metadata" || EXCLUDED."metadata",',
+        '            "updated_at" = now()',
+        '        WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");',
+        "    END IF;",
+        "END IF;",
     )
     return sql.SQL("".join(indent + line + "\n" for line in lines)).format(
         table=sql.Identifier(schema, CONTEXT_TABLE), id=context_id, metadata=metadata
@@ -194,12 +218,13 @@ def _context_upsert(schema: str, context_id: sql.SQL, metadata: sql.SQL, indent:
 
 
 def attach_context_function(schema: str) -> Artefact:
-    """``pghistory_attach_context(id uuid, metadata jsonb) RETURNS uuid``: upserts a row."""
+    """``pghistory_attach_context(id uuid, metadata jsonb) RETURNS uuid``: stores the row
+    (:func:`_context_write`) and returns the id; used by manual events and backfills."""
     ident = sql.Identifier(schema, ATTACH_CONTEXT_FUNCTION)
-    upsert = _context_upsert(schema, sql.SQL("p_id"), sql.SQL("coalesce(p_metadata, '{}'::jsonb)"), "    ")
-    body = sql.render(sql.SQL("\n") + upsert + sql.SQL("    SELECT p_id;\n"))
+    write = _context_write(schema, sql.SQL("p_id"), sql.SQL("coalesce(p_metadata, '{}'::jsonb)"), "    ")
+    body = sql.render(sql.SQL("\nBEGIN\n") + write + sql.SQL("    RETURN p_id;\nEND;\n"))
     create = sql.SQL(
-        "CREATE OR REPLACE FUNCTION {}(p_id uuid, p_metadata jsonb) RETURNS uuid LANGUAGE sql VOLATILE AS {}"
+        "CREATE OR REPLACE FUNCTION {}(p_id uuid, p_metadata jsonb) RETURNS uuid LANGUAGE plpgsql VOLATILE AS {}"
     ).format(ident, sql.dollar_quote(body))
     return Artefact(
         kind="function",
@@ -216,11 +241,11 @@ def context_id_function(schema: str) -> Artefact:
 
     Reads the transaction-local settings the client sent. The shared row is written only
     when this transaction has not yet stored this id with this metadata, so a row-level
-    trigger firing for 100k rows writes it once. The upsert is the one of
-    ``pghistory_attach_context()``, written inline: a nested function call costs more than
-    the upsert itself on a single-row write (and Postgres before 18 plans an SQL function's
-    body at every call). ``set_config`` is assigned rather than ``PERFORM``-ed, so PL/pgSQL
-    evaluates it as a simple expression instead of running a query.
+    trigger firing for 100k rows writes it once. The statements are those of
+    ``pghistory_attach_context()`` (:func:`_context_write`), written inline: a nested
+    function call costs more than the insert itself on a single-row write.
+    ``set_config`` is assigned rather than ``PERFORM``-ed, so PL/pgSQL evaluates it as a
+    simple expression instead of running a query.
     """
     body = sql.render(
         sql.SQL(
@@ -234,7 +259,7 @@ def context_id_function(schema: str) -> Artefact:
             "    END IF;\n"
             "    v_meta := coalesce(nullif(current_setting({meta_setting}, true), ''), '{{}}');\n"
             "    IF current_setting({written_setting}, true) IS DISTINCT FROM v_id || v_meta THEN\n"
-            "{upsert}"
+            "{write}"
             "        v_written := set_config({written_setting}, v_id || v_meta, true);\n"
             "    END IF;\n"
             "    RETURN v_id::uuid;\n"
@@ -243,7 +268,7 @@ def context_id_function(schema: str) -> Artefact:
             id_setting=sql.Literal(SETTING_CONTEXT_ID),
             meta_setting=sql.Literal(SETTING_CONTEXT_METADATA),
             written_setting=sql.Literal(SETTING_CONTEXT_WRITTEN),
-            upsert=_context_upsert(schema, sql.SQL("v_id::uuid"), sql.SQL("v_meta::jsonb"), "        "),
+            write=_context_write(schema, sql.SQL("v_id::uuid"), sql.SQL("v_meta::jsonb"), "        "),
         )
     )
     return _function_artefact(schema, CONTEXT_ID_FUNCTION, "uuid", body)

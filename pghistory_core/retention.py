@@ -23,10 +23,11 @@ from the catalog, not from the specs, so event tables the caller did not name (a
 application, another ORM) keep their contexts: every table with a ``pgh_context_id`` column
 and every foreign key to the context table counts. Each batch first locks its candidate rows
 (``FOR UPDATE SKIP LOCKED``: rows a writer holds are skipped), then deletes them only if a
-fresh snapshot still finds no reference. A writer attaching events to a context takes that
-row's lock in the trigger's upsert, so it either holds the row (skipped here) or waits for
-this batch and then writes the row anew: an event never ends up pointing at a deleted
-context. The re-check needs READ COMMITTED; other isolation levels are refused.
+fresh snapshot still finds no reference. A writer attaching events to a context locks that
+row until it commits (``FOR KEY SHARE`` when the row already holds its metadata, so writers
+of one context never wait for each other; the upsert's lock when it merges metadata), so it
+either holds the row (skipped here) or waits for this batch and then writes the row anew:
+an event never ends up pointing at a deleted context. The re-check needs READ COMMITTED; other isolation levels are refused.
 """
 
 from __future__ import annotations

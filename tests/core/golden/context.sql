@@ -9,14 +9,24 @@ CREATE TABLE IF NOT EXISTS "public"."pghistory_context" (
     "updated_at" timestamp with time zone NOT NULL DEFAULT now()
 );
 
-CREATE OR REPLACE FUNCTION "public"."pghistory_attach_context"(p_id uuid, p_metadata jsonb) RETURNS uuid LANGUAGE sql VOLATILE AS $pgh$
-    INSERT INTO "public"."pghistory_context" AS pgh_c ("id", "metadata", "created_at", "updated_at")
+CREATE OR REPLACE FUNCTION "public"."pghistory_attach_context"(p_id uuid, p_metadata jsonb) RETURNS uuid LANGUAGE plpgsql VOLATILE AS $pgh$
+BEGIN
+    INSERT INTO "public"."pghistory_context" ("id", "metadata", "created_at", "updated_at")
     VALUES (p_id, coalesce(p_metadata, '{}'::jsonb), now(), now())
-    ON CONFLICT ("id") DO UPDATE SET
-        "metadata" = pgh_c."metadata" || EXCLUDED."metadata",
-        "updated_at" = now()
-    WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");
-    SELECT p_id;
+    ON CONFLICT ("id") DO NOTHING;
+    IF NOT FOUND THEN
+        PERFORM FROM "public"."pghistory_context" AS pgh_e WHERE pgh_e."id" = p_id AND pgh_e."metadata" @> coalesce(p_metadata, '{}'::jsonb) FOR KEY SHARE;
+        IF NOT FOUND THEN
+            INSERT INTO "public"."pghistory_context" AS pgh_c ("id", "metadata", "created_at", "updated_at")
+            VALUES (p_id, coalesce(p_metadata, '{}'::jsonb), now(), now())
+            ON CONFLICT ("id") DO UPDATE SET
+                "metadata" = pgh_c."metadata" || EXCLUDED."metadata",
+                "updated_at" = now()
+            WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");
+        END IF;
+    END IF;
+    RETURN p_id;
+END;
 $pgh$;
 
 CREATE OR REPLACE FUNCTION "public"."pghistory_context_id"() RETURNS uuid LANGUAGE plpgsql VOLATILE AS $pgh$
@@ -30,12 +40,20 @@ BEGIN
     END IF;
     v_meta := coalesce(nullif(current_setting('pghistory.context_metadata', true), ''), '{}');
     IF current_setting('pghistory.context_written', true) IS DISTINCT FROM v_id || v_meta THEN
-        INSERT INTO "public"."pghistory_context" AS pgh_c ("id", "metadata", "created_at", "updated_at")
+        INSERT INTO "public"."pghistory_context" ("id", "metadata", "created_at", "updated_at")
         VALUES (v_id::uuid, v_meta::jsonb, now(), now())
-        ON CONFLICT ("id") DO UPDATE SET
-            "metadata" = pgh_c."metadata" || EXCLUDED."metadata",
-            "updated_at" = now()
-        WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");
+        ON CONFLICT ("id") DO NOTHING;
+        IF NOT FOUND THEN
+            PERFORM FROM "public"."pghistory_context" AS pgh_e WHERE pgh_e."id" = v_id::uuid AND pgh_e."metadata" @> v_meta::jsonb FOR KEY SHARE;
+            IF NOT FOUND THEN
+                INSERT INTO "public"."pghistory_context" AS pgh_c ("id", "metadata", "created_at", "updated_at")
+                VALUES (v_id::uuid, v_meta::jsonb, now(), now())
+                ON CONFLICT ("id") DO UPDATE SET
+                    "metadata" = pgh_c."metadata" || EXCLUDED."metadata",
+                    "updated_at" = now()
+                WHERE NOT (pgh_c."metadata" @> EXCLUDED."metadata");
+            END IF;
+        END IF;
         v_written := set_config('pghistory.context_written', v_id || v_meta, true);
     END IF;
     RETURN v_id::uuid;
