@@ -27,7 +27,8 @@ fresh snapshot still finds no reference. A writer attaching events to a context 
 row until it commits (``FOR KEY SHARE`` when the row already holds its metadata, so writers
 of one context never wait for each other; the upsert's lock when it merges metadata), so it
 either holds the row (skipped here) or waits for this batch and then writes the row anew:
-an event never ends up pointing at a deleted context. The re-check needs READ COMMITTED; other isolation levels are refused.
+an event never ends up pointing at a deleted context. The re-check needs READ COMMITTED;
+other isolation levels are refused.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import pghistory_psycopg
 from pghistory_core.sql import SQL, Identifier, render
 from tests.db.context_support import (  # noqa: F401 - fixtures
     contexts,
-    create_tracked_tables,
     db,
     events,
     reader,
@@ -32,6 +31,13 @@ FK_TABLES = ("cash_fk_stmt", "cash_fk_row")
 
 def _insert(conn: Conn, table: str, key: int) -> None:
     conn.execute(render(SQL("INSERT INTO {} VALUES (%s, 1, '')").format(Identifier("public", table))), (key,))
+
+
+def _times(conn: Conn, context_id: object) -> tuple[object, object]:
+    """``created_at`` and ``updated_at`` of the context row."""
+    row = conn.execute("SELECT created_at, updated_at FROM public.pghistory_context WHERE id = %s", (context_id,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
 
 
 def _writer(dsn: str) -> Conn:
@@ -64,18 +70,14 @@ def test_metadata_added_in_a_later_transaction_is_merged(db: str, reader: Conn, 
     with _writer(db) as conn, ph.context(job="nightly") as active:
         with conn.transaction():
             _insert(conn, table, 1)
-        created, updated = reader.execute(
-            "SELECT created_at, updated_at FROM public.pghistory_context WHERE id = %s", (active.id,)
-        ).fetchone() or (None, None)
+        created, updated = _times(reader, active.id)
         ph.context(batch=2)
         with conn.transaction():
             _insert(conn, table, 2)
 
     assert contexts(reader) == {active.id: {"job": "nightly", "batch": 2}}
-    row = reader.execute(
-        "SELECT created_at, updated_at FROM public.pghistory_context WHERE id = %s", (active.id,)
-    ).fetchone()
-    assert row is not None and row[0] == created and row[1] > updated  # type: ignore[operator]
+    created_after, updated_after = _times(reader, active.id)
+    assert created_after == created and updated_after > updated  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("table", FK_TABLES)
