@@ -56,8 +56,16 @@ def _import(spec: str, module_name: str) -> object:
     except PghistoryError as exc:
         # A Tracking built at import time was invalid: its message names the problem.
         raise SpecError(f"--spec {spec!r}: {module_name!r} defines an invalid spec: {exc}") from exc
+    except SystemExit as exc:
+        # A module that exits (argparse at import time, a settings check) must not end the
+        # command with its own status: exit 0 would pass `pghistory check` unchecked.
+        raise SpecError(f"--spec {spec!r}: importing {module_name!r} failed: {_exited(exc)}") from None
     except Exception as exc:
         raise SpecError(f"--spec {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _exited(exc: SystemExit) -> str:
+    return f"it called sys.exit({exc.code!r})"
 
 
 def _candidates(module: object) -> list[str]:
@@ -124,6 +132,8 @@ def load_spec(spec: str) -> list[Tracking]:
             value = value()
         except PghistoryError as exc:
             raise SpecError(f"--spec {spec!r}: the callable built an invalid spec: {exc}") from exc
+        except SystemExit as exc:
+            raise SpecError(f"--spec {spec!r}: calling it failed: {_exited(exc)}") from None
         except Exception as exc:
             raise SpecError(f"--spec {spec!r}: calling it failed: {type(exc).__name__}: {exc}") from exc
     return _as_trackings(spec, value)

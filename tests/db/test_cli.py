@@ -372,6 +372,11 @@ def test_spec_module_is_imported_from_the_current_directory(
     ("source", "message"),
     [
         ("raise RuntimeError('no config')\n", "failed: RuntimeError: no config"),
+        # sys.exit() at import (e.g. argparse reading the command line) must not become
+        # pghistory's exit status: exit 0 would pass `check` in CI without checking.
+        ("import sys\nsys.exit(0)\n", "failed: it called sys.exit(0)"),
+        ("import sys\nsys.exit('bad settings')\n", "failed: it called sys.exit('bad settings')"),
+        ("def SPEC():\n    raise SystemExit(1)\n", "calling it failed: it called sys.exit(1)"),
         ("import no_such_dependency_pgh\n", "failed: No module named 'no_such_dependency_pgh'"),
         (
             textwrap.dedent(
