@@ -545,10 +545,7 @@ def partitions_command(
     With --convert, event tables created before their tracking was partitioned are first
     partitioned in place, in one transaction each (the table is locked meanwhile).
     """
-    try:
-        since = parse_before(since_text) if since_text else None
-    except ph.ConfigurationError as exc:
-        raise CliError(str(exc).replace("--before", "--since")) from None
+    since = _since(since_text) if since_text else None
     chosen = [t for t in _trackings(specs, table) if t.partition is not None]
     if not chosen:
         raise CliError("none of the chosen trackings has a partitioned event table (partition=...)")
@@ -556,6 +553,14 @@ def partitions_command(
     with connect(dsn) as conn:
         if convert:
             _convert(conn, chosen, yes)
+        else:
+            plain = [history.model_name(t) for t in chosen if partitions.is_plain(conn, t)]
+            if plain:
+                raise CliError(
+                    f"{', '.join(plain)} exist{'s' if len(plain) == 1 else ''} unpartitioned, but the tracking has "
+                    "partition=...: rerun with --convert to partition in place (its events become the first "
+                    "partition), or give the tracking a new event_table"
+                )
         for tracking in chosen:
             name = history.model_name(tracking)
             if not list_only:
@@ -566,6 +571,19 @@ def partitions_command(
                     _bound(partition.lower, "MINVALUE"), _bound(partition.upper, "MAXVALUE"))
                 rows.add_row(name, partition.name, *bounds)
     out_console().print(rows)
+
+
+def _since(text: str) -> datetime.datetime:
+    """``--since``: ISO 8601 with an offset (partition bounds are instants, at midnight UTC)."""
+    try:
+        since = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(f"--since {text!r} is not a timestamp: use ISO 8601 with an offset, "
+                       "e.g. 2024-05-01T00:00:00+00:00") from None
+    if since.tzinfo is None:
+        raise CliError(f"--since {text!r} has no time zone offset: partitions start at midnight UTC, so give an "
+                       "exact time, e.g. 2024-05-01T00:00:00+00:00")
+    return since
 
 
 def _convert(conn: db.Connection, trackings: Sequence[Tracking], yes: bool) -> None:

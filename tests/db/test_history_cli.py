@@ -119,3 +119,37 @@ def test_revert(dsn, conn, items):
 def test_usage_errors(dsn, conn, items):
     assert "--pk needs --table" in run(dsn, "log", "--pk", "1", exit_code=2).output
     assert "no tracking of table nope" in run(dsn, "log", "--table", "nope", exit_code=2).output
+
+
+MONTHLY_ITEMS = [ph.Tracking(ITEMS, (ph.InsertEvent(), ph.UpdateEvent(), ph.DeleteEvent()), partition="month")]
+MONTHLY_SPEC = "tests.db.test_history_cli:MONTHLY_ITEMS"
+
+
+def test_partitions_on_an_unpartitioned_event_table_points_at_convert(dsn, conn, items):
+    # items_event was installed unpartitioned; the tracking has just gained partition="month".
+    before = conn.execute("SELECT count(*) FROM items_event").fetchone()[0]
+    for args in (("partitions",), ("partitions", "--list")):
+        error = run(dsn, *args, exit_code=2, spec=MONTHLY_SPEC).output
+        assert "public.items_event exists unpartitioned" in error
+        assert "rerun with --convert" in error
+        assert "Traceback" not in error
+    assert conn.execute("SELECT relkind::text FROM pg_class WHERE oid = 'public.items_event'::regclass").fetchone() == ("r",)
+    assert conn.execute("SELECT count(*) FROM items_event").fetchone()[0] == before
+    converted = CliRunner().invoke(
+        cli, ["partitions", "--dsn", dsn, "--spec", MONTHLY_SPEC, "--convert", "--yes"], env=ENV
+    )
+    assert converted.exit_code == 0, converted.output
+    assert conn.execute("SELECT count(*) FROM items_event").fetchone()[0] == before
+
+
+@pytest.mark.parametrize(
+    ("since", "message"),
+    [
+        ("2026-06-01", "--since '2026-06-01' has no time zone offset: partitions start at midnight UTC"),
+        ("june", "--since 'june' is not a timestamp: use ISO 8601 with an offset"),
+    ],
+)
+def test_partitions_since_errors_name_the_option(dsn, conn, since, message):
+    error = run(dsn, "partitions", "--since", since, exit_code=2, spec=MONTHLY_SPEC).output
+    assert message in error
+    assert "deleting history" not in error and "--before" not in error
