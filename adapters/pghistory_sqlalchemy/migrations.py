@@ -459,8 +459,11 @@ def _metadatas(autogen_context: AutogenContext) -> list[sa.MetaData]:
     return list(metadata)
 
 
-def history_operations(conn: db.Connection, specs: Sequence[ph.Tracking], schemas: Iterable[str]) -> list[MigrateOperation]:
-    """The operations that bring the database's history objects to *specs*.
+def history_operations(
+    conn: db.Connection, specs: Sequence[ph.Tracking], schemas: Iterable[str]
+) -> tuple[list[MigrateOperation], list[MigrateOperation]]:
+    """The operations that bring the database's history objects to *specs*: the drops
+    (to run before Alembic's table operations) and the creates and replaces (after them).
 
     Orphaned triggers and functions are dropped only in *schemas* (the schemas Alembic
     compares), as Alembic only drops tables there; orphaned tables are left alone.
@@ -491,7 +494,7 @@ def history_operations(conn: db.Connection, specs: Sequence[ph.Tracking], schema
             drops.append(DropHistoryObjectOp(existing))
     # Triggers before the functions they call.
     drops.sort(key=lambda op: 0 if op.obj.kind == "trigger" else 1)  # type: ignore[attr-defined]
-    return [*drops, *creates]
+    return drops, creates
 
 
 def _keep_event_tables(autogen_context: AutogenContext, conn: db.Connection, upgrade_ops: alembic_ops.UpgradeOps) -> None:
@@ -595,7 +598,12 @@ def compare_history(
     _drop_comment_ops(upgrade_ops, _owned_tables(_metadatas(autogen_context)))
     specs = [spec for metadata in _metadatas(autogen_context) for spec in trackings(metadata)]
     compared = [schema if schema is not None else default for schema in schemas]
-    upgrade_ops.ops.extend(history_operations(conn, specs, compared))
+    drops, creates = history_operations(conn, specs, compared)
+    # Drops first: an orphaned trigger may be on a table Alembic drops, and the downgrade
+    # (the reverse, in reverse order) must re-create that table before the trigger.
+    # Creates last: the tables they fill or sit on exist by then.
+    upgrade_ops.ops[:0] = drops
+    upgrade_ops.ops.extend(creates)
     return _continue()
 
 

@@ -294,3 +294,25 @@ def test_rendered_sql_round_trips() -> None:
         rendered = migrations._render_str(obj.create_sql, "    ")
         assert eval(rendered) == obj.create_sql  # noqa: S307 - our own rendering
         assert obj.artefact().content_hash == artefact.content_hash
+
+
+def test_removed_tracked_model_round_trips(alembic_env: Config, engine: sa.Engine) -> None:
+    """Deleting a tracked model: Alembic drops its table, the triggers go with it, and the
+    downgrade re-creates the table before its triggers (and keeps the history)."""
+    v1, Cash1 = _models(1)
+    _revision(alembic_env, v1, "v1")
+    command.upgrade(alembic_env, "head")
+    with pgh.context(user="alice"), orm.Session(engine) as session, session.begin():
+        session.add(Cash1(id=1, amount=Decimal("5")))
+
+    script = _revision(alembic_env, sa.MetaData(), "remove cash")
+    assert "op.drop_table('cash')" in script
+    command.upgrade(alembic_env, "head")
+    assert sorted(sa.inspect(engine).get_table_names()) == ["alembic_version", "cash_event", "pghistory_context"]
+
+    command.downgrade(alembic_env, "-1")
+    _check(engine, v1)
+    assert _diff(engine, v1) == []
+    with orm.Session(engine) as session, session.begin():
+        session.add(Cash1(id=2, amount=Decimal("6")))
+    assert [(r["pgh_label"], r["pgh_obj_id"]) for r in event_rows(engine, "cash_event")] == [("insert", 1), ("insert", 2)]
