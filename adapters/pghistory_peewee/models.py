@@ -87,6 +87,15 @@ def model_table(model: type[peewee.Model]) -> ph.Table:
     every name and never depends on ``search_path``.
     """
     meta = model._meta
+    for field in meta.sorted_fields:
+        if isinstance(field, peewee.DeferredForeignKey):
+            # Until its model's class exists, the field has neither its column name
+            # ("<name>_id") nor its type (the related key's).
+            raise ConfigurationError(
+                f"{model.__name__}.{field.name} is a DeferredForeignKey whose model ({field.rel_model_name!r}) is not "
+                f"defined yet, so its column is unknown: track the model after that class, e.g. "
+                f"{model.__name__} = pghistory_peewee.track(...)({model.__name__})"
+            )
     field_types = _field_types(model)
     columns = tuple(
         ph.Column(field.column_name, _column_type(field, field_types), nullable=bool(field.null))

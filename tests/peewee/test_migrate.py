@@ -43,6 +43,23 @@ def test_unknown_field_is_reported_at_definition():
             name = peewee.TextField()
 
 
+def test_unresolved_deferred_foreign_key_is_a_clear_error_and_tracking_after_it_works():
+    class Ship(peewee.Model):
+        captain = peewee.DeferredForeignKey("Captain", null=True)
+
+    with pytest.raises(ph.ConfigurationError, match=r"Ship\.captain is a DeferredForeignKey whose model \('captain'\) is not defined yet"):
+        pgh.track(pgh.InsertEvent())(Ship)
+    assert pgh.event_models(Ship) == []
+
+    class Captain(peewee.Model):
+        name = peewee.TextField()
+
+    tracked = pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(condition=pgh.AnyChange("captain")))(Ship)
+    table = pgh.model_table(tracked)
+    assert [(c.name, c.type, c.nullable) for c in table.columns] == [("id", "INTEGER", False), ("captain_id", "INTEGER", True)]
+    assert tracked.pgh_event_model.pgh_tracking.tracker("update").condition == ph.AnyChange("captain_id")
+
+
 def test_create_tables_installs_everything_and_migrate_round_trips(pdb):
     models = [TrackedModel, Cash]
     assert _states(migrate.status(pdb, models)) == {"installed"}
