@@ -378,13 +378,27 @@ def _register(
     keys = {name: (key if not key.startswith("pgh_") else name) for name, key in keys.items()}
     event_table = _event_table(table.metadata, tracking, table, keys)
     context_cls = _context_model(table.metadata, registry, tracking.context_schema) if tracking.context == ph.FK else None
-    default_name = (model.__name__ if model is not None else _camel(table.name)) + "Event"
-    if model_name is None and any(e.event_model.__name__ == default_name for e in state.entries):
-        default_name = _camel(tracking.event_table_name)
-    event_model = _event_model(model_name or default_name, registry, tracking, event_table, table, model, context_cls)
+    if model_name is None:
+        model_name = _free_name(registry, (model.__name__ if model is not None else _camel(table.name)) + "Event", tracking)
+    event_model = _event_model(model_name, registry, tracking, event_table, table, model, context_cls)
     entry = TrackedTable(tracking, table, event_table, event_model, model)
     state.entries.append(entry)
     return entry
+
+
+def _free_name(registry: orm.registry, default: str, tracking: ph.Tracking) -> str:
+    """*default*, or another name when a class of that name is already mapped on *registry*
+    (another tracking of the model, or the user's own ``AccountEvent``): two mapped classes
+    of one name make SQLAlchemy's string lookup (``relationship("AccountEvent")``) ambiguous."""
+    taken = {mapper.class_.__name__ for mapper in registry.mappers}
+    candidates = [default, _camel(tracking.event_table_name)]
+    for candidate in candidates:
+        if candidate not in taken:
+            return candidate
+    number = 2
+    while f"{candidates[-1]}{number}" in taken:
+        number += 1
+    return f"{candidates[-1]}{number}"
 
 
 def _camel(name: str) -> str:

@@ -7,6 +7,7 @@ classes and relationships, and the errors.
 
 from __future__ import annotations
 
+import warnings
 from decimal import Decimal
 
 import pytest
@@ -130,6 +131,35 @@ def test_two_trackings_on_one_model():
     assert User.pgh_event_model is first
     assert (first.__table__.name, second.__table__.name) == ("user_email", "user_username")
     assert first.__name__ != second.__name__
+
+
+def test_event_class_names_never_clash() -> None:
+    """The default event-class name, when a class of that name is already mapped (another
+    tracking of the model, or the user's own class), falls back to a free name: no
+    SAWarning, and relationship("AccountEvent") keeps meaning the user's class."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sa.exc.SAWarning)
+
+        class Base(orm.DeclarativeBase):
+            pass
+
+        class AccountEvent(Base):  # the user's own model, named like the default
+            __tablename__ = "account_audit"
+            id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+            account_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("account.id"))
+
+        @pgh.track(pgh.InsertEvent())
+        @pgh.track(pgh.ManualEvent("snapshot"), table_name="account_snapshot")
+        class Account(Base):
+            __tablename__ = "account"
+            id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+            audits: orm.Mapped[list[AccountEvent]] = orm.relationship("AccountEvent")
+
+        orm.configure_mappers()
+
+    names = [event.__name__ for event in Account.pgh_event_models]
+    assert len(set(names)) == 2 and "AccountEvent" not in names
+    assert Account.audits.property.mapper.class_ is AccountEvent
 
 
 def test_errors_name_the_problem():
