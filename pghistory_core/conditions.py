@@ -324,13 +324,18 @@ class CompileContext:
             )
         return qualifier
 
-    def column(self, row: str, column: str, *, for_comparison: bool = False) -> sql.Composable:
+    def column(
+        self, row: str, column: str, *, for_comparison: bool = False, for_change: bool = False
+    ) -> sql.Composable:
+        """The reference to *column* of the OLD or NEW *row*; cast for a lookup
+        (``for_comparison``: types without ``=``) or to tell a change (``for_change``:
+        see :attr:`pghistory_core.Column.change_cast`)."""
         try:
             col = self.table.column(column)
         except ConfigurationError as exc:
             raise type(exc)(f"{self.where}: {exc}") from None
         ref: sql.Composable = self.row(row) + sql.SQL(".") + sql.Identifier(column)
-        cast = col.comparison_cast if for_comparison else None
+        cast = col.change_cast if for_change else col.comparison_cast if for_comparison else None
         if cast:
             ref = sql.SQL("({})::{}").format(ref, sql.SQL(cast))
         return ref
@@ -394,8 +399,8 @@ def change_columns(node: _ChangeCondition, ctx: CompileContext) -> tuple[str, ..
 
 def _compile_change(node: _ChangeCondition, ctx: CompileContext) -> sql.Composable:
     columns = change_columns(node, ctx)
-    olds = [ctx.column("old", c, for_comparison=True) for c in columns]
-    news = [ctx.column("new", c, for_comparison=True) for c in columns]
+    olds = [ctx.column("old", c, for_change=True) for c in columns]
+    news = [ctx.column("new", c, for_change=True) for c in columns]
 
     def row_of(items: list[sql.Composable]) -> sql.Composable:
         return items[0] if len(items) == 1 else sql.SQL("ROW(") + sql.join(", ", items) + sql.SQL(")")

@@ -333,7 +333,7 @@ def _plan_sql(source: _Source, context_id: uuid.UUID) -> sql.Composable:
     compare = sql.join(
         " AND ",
         [
-            sql.SQL("{} IS NOT DISTINCT FROM {}").format(*(_compared(alias, col.name, col.comparison_cast) for alias in (_T, _A)))
+            sql.SQL("{} IS NOT DISTINCT FROM {}").format(*(_compared(alias, col.name, col.change_cast) for alias in (_T, _A)))
             for col in table.columns
         ],
     )
@@ -383,8 +383,8 @@ def _plan_sql(source: _Source, context_id: uuid.UUID) -> sql.Composable:
 
 
 def _compared(alias: sql.Composable, name: str, cast: str | None) -> sql.Composable:
-    # Types without "=" (json, xml, geometric) are compared through a cast, as the
-    # triggers' change conditions do.
+    # Compared as the triggers' change conditions compare (Column.change_cast): json as
+    # jsonb, types the core cannot vouch for as text.
     ref = _column(alias, name)
     return sql.SQL("({})::{}").format(ref, sql.SQL(cast)) if cast else ref
 

@@ -16,7 +16,8 @@ from pghistory_core.errors import ConfigurationError, UnknownColumnError
 
 __all__ = ["Column", "Table"]
 
-# Types with no equality operator: compared through a cast in change conditions.
+# Types with no equality operator (or one that compares areas: box, circle): compared
+# through a cast, in change conditions and in Q()/F() lookups.
 _CAST_FOR_COMPARISON = {
     "json": "jsonb",
     "xml": "text",
@@ -29,7 +30,47 @@ _CAST_FOR_COMPARISON = {
     "circle": "text",
 }
 
-_TYPE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .,()\[\]\"]*$")
+# Built-in types whose "=" tells a changed value from an unchanged one (arrays of them
+# too, element by element): change conditions compare them as they are. Every other type
+# (a domain, a composite or an extension type the core cannot see into, an array of
+# json) is compared as text: "=" may not exist for it (an UPDATE of the table would fail
+# in the trigger) or may ignore a change the row really holds (citext ignores case).
+_PLAIN_EQUALITY = frozenset(
+    {
+        "smallint", "integer", "bigint", "int", "int2", "int4", "int8",
+        "smallserial", "serial", "bigserial", "serial2", "serial4", "serial8",
+        "real", "float4", "double precision", "float8", "float", "numeric", "decimal", "money",
+        "text", "character varying", "varchar", "character", "char", "bpchar", "name",
+        "boolean", "bool", "uuid", "bytea", "jsonb", "oid",
+        "date", "time", "time without time zone", "time with time zone", "timetz",
+        "timestamp", "timestamp without time zone", "timestamp with time zone", "timestamptz",
+        "interval", "inet", "cidr", "macaddr", "macaddr8", "bit", "bit varying", "varbit",
+        "tsvector", "tsquery", "pg_lsn", "xid8",
+        "int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange",
+        "int4multirange", "int8multirange", "nummultirange", "tsmultirange", "tstzmultirange",
+        "datemultirange",
+    }
+)
+
+_TYPMOD_RE = re.compile(r"\s*\([^)]*\)")
+_ARRAY_RE = re.compile(r"\s*(\[\s*\d*\s*\]|\barray\b)\s*$")
+
+
+def _type_key(type_: str) -> tuple[str, bool]:
+    """A type's name for the lookups above (lower case, no length or precision, no
+    ``pg_catalog.``) and whether it is an array type."""
+    text = _TYPMOD_RE.sub("", " ".join(type_.lower().split()))
+    is_array = False
+    while True:
+        stripped = _ARRAY_RE.sub("", text)
+        if stripped == text:
+            break
+        text, is_array = stripped, True
+    if text.startswith("pg_catalog."):
+        text = text[len("pg_catalog.") :]
+    return text, is_array
+
+_TYPE_RE = re.compile(r"^[A-Za-z_\"][A-Za-z0-9_ .,()\[\]\"]*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +99,22 @@ class Column:
 
     @property
     def comparison_cast(self) -> str | None:
-        """The type to cast to before comparing, for types without ``=``."""
-        return _CAST_FOR_COMPARISON.get(self.type.strip().lower())
+        """The type to cast to before comparing in ``Q()``/``F()`` lookups, for types
+        without ``=``."""
+        name, is_array = _type_key(self.type)
+        return None if is_array else _CAST_FOR_COMPARISON.get(name)
+
+    @property
+    def change_cast(self) -> str | None:
+        """The type to cast to before telling whether the value changed (change
+        conditions, revert's conflict check): None for built-in types whose ``=`` does,
+        ``jsonb`` for json, ``text`` for every other type."""
+        name, is_array = _type_key(self.type)
+        if name in _PLAIN_EQUALITY:
+            return None
+        if not is_array and name in _CAST_FOR_COMPARISON:
+            return _CAST_FOR_COMPARISON[name]
+        return "text"
 
 
 @dataclasses.dataclass(frozen=True)

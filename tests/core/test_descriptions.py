@@ -76,6 +76,41 @@ def test_tables_compare_and_hash_by_value() -> None:
     assert ACCOUNT.column("money").comparison_cast is None
 
 
+@pytest.mark.parametrize(
+    ("type_", "change_cast", "comparison_cast"),
+    [
+        # Built-in types compared with their own "=", however the ORM spells them.
+        ("integer", None, None),
+        ("INTEGER", None, None),
+        ("pg_catalog.int4", None, None),
+        ("character varying(100)", None, None),
+        ("VARCHAR(100)", None, None),
+        ("numeric(10, 2)", None, None),
+        ("timestamp(3) with time zone", None, None),
+        ("TIMESTAMP WITHOUT TIME ZONE", None, None),
+        ("integer[]", None, None),
+        ("text[][]", None, None),
+        ("jsonb", None, None),
+        # Types without a usable "=".
+        ("json", "jsonb", "jsonb"),
+        ("JSON", "jsonb", "jsonb"),
+        ("box", "text", "text"),
+        ("xml", "text", "text"),
+        # Arrays of those, and types the core cannot see into: compared as text to tell a
+        # change; lookups keep the type's own operators (an enum's order, a domain's base).
+        ("json[]", "text", None),
+        ("box[]", "text", None),
+        ("citext", "text", None),
+        ("public.citext", "text", None),
+        ('"billing"."status"', "text", None),
+        ("my_domain", "text", None),
+    ],
+)
+def test_column_casts_for_change_conditions_and_lookups(type_: str, change_cast: str | None, comparison_cast: str | None) -> None:
+    column = Column("c", type_)
+    assert (column.change_cast, column.comparison_cast) == (change_cast, comparison_cast)
+
+
 def test_descriptions_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         ACCOUNT.name = "other"  # type: ignore[misc]
