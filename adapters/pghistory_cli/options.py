@@ -15,6 +15,7 @@ other parts of the project add, such as ``history_commands``) takes its ``--dsn`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
@@ -113,6 +114,23 @@ def describe_dsn(dsn: str) -> str:
     return " ".join(f"{key}={value}" for key, value in sorted(params.items()) if value not in (None, ""))
 
 
+#: The password of a DSN that may not parse: a URI's ``user:password@`` (libpq ends the
+#: user info at the first "@" or "/"), or a ``password=`` keyword or URI query parameter.
+_URI_PASSWORD = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:([^@/]*)@")
+_KEYWORD_PASSWORD = re.compile(r"(?:^|[\s?&])password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)")
+
+
+def hide_password(message: str, dsn: str) -> str:
+    """*message* with the password of *dsn* blanked out, even when *dsn* does not parse
+    (libpq quotes the offending token, e.g. a bad percent-escape in the password)."""
+    secrets = [m.group(1) for m in _URI_PASSWORD.finditer(dsn)]
+    secrets += [m.group(1).strip("'") for m in _KEYWORD_PASSWORD.finditer(dsn)]
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            message = message.replace(secret, "<password>")
+    return message
+
+
 @contextmanager
 def connect(dsn: str | None) -> Iterator[Connection]:
     """An autocommit psycopg 3 connection to *dsn*, closed afterwards."""
@@ -120,9 +138,9 @@ def connect(dsn: str | None) -> Iterator[Connection]:
     try:
         conn = psycopg.connect(dsn, autocommit=True)
     except psycopg.ProgrammingError as exc:
-        raise CliError(f"invalid DSN: {exc}") from None
+        raise CliError(f"invalid DSN: {hide_password(str(exc).strip(), dsn)}") from None
     except psycopg.OperationalError as exc:
-        message = str(exc).strip()
+        message = hide_password(str(exc).strip(), dsn)
         raise CliError(f"cannot connect to the database ({describe_dsn(dsn)}): {message}") from None
     with conn:
         yield conn

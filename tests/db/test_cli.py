@@ -215,6 +215,21 @@ def test_unreachable_server_is_a_clear_error() -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://alice:s3cr%zzet@localhost/db",  # libpq quotes the bad token: the password
+        "postgresql://localhost/db?password=s3cr%zzet",
+        "postgresql://alice:s3cr%zzet@localhost/db?connect_timeout=1",
+    ],
+)
+def test_invalid_dsn_errors_never_print_the_password(dsn: str) -> None:
+    result = run("ls", "--dsn", dsn, exit_code=2)
+    assert "invalid DSN: invalid percent-encoded token" in result.output
+    assert "s3cr" not in result.output and "zzet" not in result.output
+    assert "Traceback" not in result.output
+
+
 # ---------------------------------------------------------------------------- install
 
 
