@@ -364,6 +364,9 @@ def _register(
         partition=partition,
     )
     state = _state(table.metadata)
+    from pghistory_sqlalchemy import ddl  # local: ddl imports this module
+
+    ddl.listen_table(table)
     existing = {(e.tracking.event_schema_name, e.tracking.event_table_name) for e in state.entries}
     if (tracking.event_schema_name, tracking.event_table_name) in existing:
         raise ph.DuplicateLabelError(

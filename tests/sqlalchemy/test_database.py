@@ -97,6 +97,34 @@ def test_tracker_added_later_is_installed_by_create_all(engine):
     assert [r["pgh_label"] for r in event_rows(engine, "cash_deleted")] == ["gone"]
 
 
+def test_create_all_of_some_tables_and_table_create(engine):
+    """``create_all(tables=[...])`` installs the tracking of the tables that exist (not of
+    those left out), and ``Model.__table__.create()`` on its own installs its tracking."""
+    Base, Cash = _models()
+
+    class Note(Base):
+        __tablename__ = "note"
+        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+        text: orm.Mapped[str]
+
+    pgh.track(pgh.InsertEvent())(Note)
+    Base.metadata.create_all(engine, tables=[Cash.__table__, Cash.pgh_event_model.__table__])
+    with orm.Session(engine) as session, session.begin():
+        session.add(Cash(id=1, amount=Decimal(1)))
+    assert _labels(engine) == ["insert"]
+    assert not sa.inspect(engine).has_table("note")
+
+    Base.metadata.create_all(engine)  # the rest
+    pgh.check(engine, Base.metadata)
+
+    Cash.__table__.drop(engine)  # its triggers go with it
+    Cash.__table__.create(engine)
+    pgh.check(engine, Base.metadata)
+    with orm.Session(engine) as session, session.begin():
+        session.add(Cash(id=2, amount=Decimal(2)))
+    assert _labels(engine) == ["insert", "insert"]
+
+
 # ----------------------------------------------------------------------- write paths
 
 
