@@ -37,6 +37,7 @@ from pghistory_core.backfill import BATCH_SIZE
 from pghistory_core.retention import BATCH_SIZE as RETENTION_BATCH_SIZE
 from pghistory_core.partitions import AHEAD as PARTITIONS_AHEAD
 from pghistory_core.render import CONTEXT_TABLE
+from pghistory_core.retention import _read_committed as require_read_committed
 from pghistory_core.retention import parse_before
 from pghistory_core.history import Event, RowVersion
 from pghistory_core.revert import RevertPlan
@@ -482,6 +483,10 @@ def retention_command(
         raise CliError("--contexts: none of the chosen trackings stores its contexts in a context table (context=FK)")
     context_tables = {schema: f"{schema}.{CONTEXT_TABLE}" for schema in schemas}
     with connect(dsn) as conn:
+        if schemas:
+            # Refuse an isolation level the context deletion cannot run under now, before
+            # any event is deleted, not after.
+            require_read_committed(conn)
         counts = ph.count_events_before(conn, trackings, before)  # also refuses append-only tables
         context_counts = {
             schema: ph.count_unreferenced_contexts(conn, before, context_schema=schema, discounting=trackings)

@@ -10,6 +10,7 @@ import json
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from psycopg.conninfo import make_conninfo
 
 import pghistory_core as ph
 from pghistory_cli.main import cli
@@ -153,3 +154,17 @@ def test_partitions_since_errors_name_the_option(dsn, conn, since, message):
     error = run(dsn, "partitions", "--since", since, exit_code=2, spec=MONTHLY_SPEC).output
     assert message in error
     assert "deleting history" not in error and "--before" not in error
+
+
+def test_retention_contexts_refused_before_any_event_is_deleted(dsn, conn, items):
+    # --contexts needs READ COMMITTED; under another isolation level the command must stop
+    # before it deletes events, not after (it would exit 2 with the events already gone).
+    serializable = make_conninfo(dsn, options="-c default_transaction_isolation=serializable")
+    before = conn.execute("SELECT count(*) FROM items_event").fetchone()[0]
+    assert before > 0
+    for extra in ((), ("--dry-run",)):
+        error = run(serializable, "retention", "--before", "2999-01-01T00:00:00+00:00", "--contexts", "--yes", *extra,
+                    exit_code=2).output
+        assert "deleting context rows needs READ COMMITTED" in error
+        assert "Traceback" not in error
+    assert conn.execute("SELECT count(*) FROM items_event").fetchone()[0] == before
