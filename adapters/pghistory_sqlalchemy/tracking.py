@@ -350,6 +350,13 @@ def _register(
     if table.metadata is not registry.metadata:
         raise ph.ConfigurationError(f"{owner}: its table is on a different MetaData than the registry given")
     names = _Names(owner, table, attributes)
+    primary_key = [column.name for column in table.primary_key.columns]
+    if obj_field and len(primary_key) != 1:
+        # The core's own message names its argument (obj_ref); this adapter's is obj_field.
+        raise ph.ConfigurationError(
+            f"{owner}: the object reference (pgh_obj_id, pgh_obj, obj.events) needs a single-column "
+            f"primary key, the table has {primary_key}; pass obj_field=False"
+        )
     tracking = ph.Tracking(
         core_table(table),
         tuple(map_tracker_columns(tracker, names) for tracker in trackers),

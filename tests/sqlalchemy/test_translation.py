@@ -186,6 +186,20 @@ def test_errors_name_the_problem():
             __tablename__ = "b"
             id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
 
+    # A composite key: the advice names this adapter's argument (obj_field), not the core's.
+    with pytest.raises(ph.ConfigurationError, match=r"pass obj_field=False") as raised:
+
+        @pgh.track()
+        class Line(Base):
+            __tablename__ = "line"
+            order_id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+            line_no: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+
+    assert "obj_ref" not in str(raised.value) and "['order_id', 'line_no']" in str(raised.value)
+    table = sa.Table("keyless", Base.metadata, sa.Column("x", sa.Integer))
+    with pytest.raises(ph.ConfigurationError, match=r"pass obj_field=False"):
+        pgh.track_table(table)
+
 
 def test_adapter_imports_no_other_adapter():
     # A fresh interpreter: in the test process other adapters' tests have loaded them.
