@@ -43,6 +43,7 @@ __all__ = [
     "admin_list_display",
     "admin_ordering",
     "append_only",
+    "as_level",
     "base_model",
     "context_field",
     "context_id_field",
@@ -253,7 +254,13 @@ def append_only() -> bool:
 def level() -> Level | None:
     """``PGHISTORY_LEVEL``: ``pghistory.Row`` or ``pghistory.Statement`` (also the
     strings ``"ROW"``/``"STATEMENT"``); unset: the core's default (statement level)."""
-    value = _setting("LEVEL", None)
+    return as_level(_setting("LEVEL", None), "settings.PGHISTORY_LEVEL")
+
+
+def as_level(value: object, where: str) -> Level | None:
+    """*value* as the core's level: ``pghistory.Row``/``Statement``, django-pghistory's
+    (``pgtrigger.Row``/``Statement``, which its ``pghistory.Row`` is), or ``"ROW"``/
+    ``"STATEMENT"``; ``None`` stays ``None``. *where* names the option in the error."""
     if value is None or isinstance(value, Level):
         return value
     if isinstance(value, str) and value.upper() in ("ROW", "STATEMENT"):
@@ -262,7 +269,7 @@ def level() -> Level | None:
     name = getattr(value, "name", None)
     if name in ("ROW", "STATEMENT"):
         return Row if name == "ROW" else Statement
-    raise ImproperlyConfigured(f"settings.PGHISTORY_LEVEL must be pghistory.Row or pghistory.Statement, got {value!r}")
+    raise ImproperlyConfigured(f"{where} must be pghistory.Row or pghistory.Statement, got {value!r}")
 
 
 def default_trackers() -> tuple[Tracker, ...] | None:

@@ -61,13 +61,18 @@ def _integer_class(field: models.Field[object, object]) -> type[models.Field[obj
     return None
 
 
-_DROPPED = ("primary_key", "unique", "db_index", "auto_now", "auto_now_add", "unique_for_date",
-            "unique_for_month", "unique_for_year", "db_default", "db_comment")
+# Always dropped: an event stores the row's values. Keys, uniqueness and indexes are the
+# Field configuration's (``primary_key=False``, ``db_index=False``, ...; ``DEFAULT`` keeps
+# the tracked field's value, as django-pghistory documents).
+_DROPPED = ("auto_now", "auto_now_add", "db_default", "db_comment")
 
 
 def _mirror(field: models.Field[object, object]) -> models.Field[object, object]:
     """The event model's copy of a tracked field (see the module docstring)."""
     excluded = [key for cls, keys in config.exclude_field_kwargs().items() if isinstance(field, cls) for key in keys]
+    if isinstance(field, models.FileField):
+        # Django rejects any primary_key argument on file fields (fields.E201).
+        excluded.append("primary_key")
     if field.many_to_one or field.one_to_one:
         # Not deconstruct(): while models are loading it needs the app registry (swappable
         # targets); the few arguments a mirrored relation keeps are read directly.
@@ -161,9 +166,7 @@ def _options(
         mode = FK
     else:
         raise ImproperlyConfigured(f"context_field must be ContextForeignKey, ContextJSONField or None, got {context!r}")
-    chosen_level = _pick(level, config.level())
-    if chosen_level is not None and not isinstance(chosen_level, Level):
-        raise ImproperlyConfigured(f"level must be pghistory.Row or pghistory.Statement, got {chosen_level!r}")
+    chosen_level = config.level() if level is UNSET else config.as_level(level, f"{tracked_model._meta.label}: level")
     return TrackingOptions(
         trackers=tuple(trackers),
         fields=tuple(fields) if fields is not None else None,
@@ -281,7 +284,25 @@ def _setup(event_model: type[Event]) -> None:
         models_by_label[tracker.label] = event_model
     tracked.pgh_event_models = models_by_label  # type: ignore[attr-defined]
     if "pgh_event_model" not in tracked.__dict__:
-        tracked.pgh_event_model = event_model  # type: ignore[attr-defined]
+        tracked.pgh_event_model = _EventModelOf()  # type: ignore[attr-defined]
+
+
+class _EventModelOf:
+    """``Model.pgh_event_model``: the tracked model's event model, if it has exactly one.
+
+    With several (several ``track`` calls), naming one would be a guess: a ``ValueError``
+    says to pick it from ``pgh_event_models`` by label, as django-pghistory does.
+    """
+
+    def __get__(self, instance: object, owner: type[models.Model]) -> type[Event]:
+        event_models = {id(e): e for e in (getattr(owner, "pgh_event_models", None) or {}).values()}
+        if len(event_models) == 1:
+            return next(iter(event_models.values()))
+        names = ", ".join(sorted(e._meta.label for e in event_models.values()))
+        raise ValueError(
+            f"{owner._meta.label} has more than one event model ({names}); "
+            f"use {owner.__name__}.pgh_event_models[label] to pick one"
+        )
 
 
 def _on_class_prepared(sender: type[models.Model], **kwargs: object) -> None:
