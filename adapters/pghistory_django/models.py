@@ -13,6 +13,7 @@ their queries compile to the core's events query (:mod:`pghistory_django.aggrega
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, ClassVar
 
 from django.apps import apps
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import models, router
 
+from pghistory_core.errors import HistoryError
 from pghistory_core.revert import RevertPlan
 from pghistory_core.spec import Tracking
 from pghistory_django.aggregates import (
@@ -36,13 +38,23 @@ from pghistory_django.aggregates import (
 if TYPE_CHECKING:
     from pghistory_django.translate import TrackingOptions
 
-__all__ = ["Context", "Event", "Events", "MiddlewareEvents"]
+__all__ = ["CannotRevertError", "Context", "Event", "Events", "MiddlewareEvents"]
+
+
+class CannotRevertError(HistoryError, RuntimeError):
+    """``Event.revert()`` on an event model that does not mirror every field.
+
+    A ``RuntimeError`` as in django-pghistory (code written for it catches that), and a
+    :class:`~pghistory_core.HistoryError` like the library's other history errors.
+    """
 
 
 class Context(models.Model):
     """Metadata grouping changes (a request, a job); written by the triggers."""
 
-    id = models.UUIDField(primary_key=True)
+    # The triggers write ids the context machinery chose; the default is for rows made by
+    # hand (``Context.objects.create(metadata=...)``), as in django-pghistory.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     metadata = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -53,6 +65,17 @@ class Context(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
+
+    @classmethod
+    def install_pgh_attach_context_func(cls, using: str = "default") -> None:
+        """(Re)install the context functions the triggers call, on database *using*.
+
+        django-pghistory's name, for test suites that skip migrations (what
+        ``PGHISTORY_INSTALL_CONTEXT_FUNC_ON_MIGRATE`` does after ``migrate``). Idempotent.
+        """
+        from pghistory_django.context_sql import install_context_functions
+
+        install_context_functions(using)
 
     def revert(self, *, dry_run: bool = False, force: bool = False) -> RevertPlan:
         """Undo every change recorded under this context; see :func:`pghistory_django.revert_context`."""
@@ -112,10 +135,16 @@ class Event(models.Model):
         Runs in one transaction (a savepoint inside an open ``atomic`` block); the active
         context is sent, so the triggers record the revert under it.
         """
+        from pghistory_core.history import full_row_problems
         from pghistory_core.revert import revert_to_event
 
         tracked = type(self).pgh_tracked_model
         assert tracked is not None
+        problems = full_row_problems(type(self).pgh_tracking())
+        if problems:
+            raise CannotRevertError(
+                f"{self._meta.label} cannot revert {tracked._meta.label}: it does not track every field ({'; '.join(problems)})"
+            )
         alias = using or router.db_for_write(tracked)
         revert_to_event(driver_connection(alias), type(self).pgh_tracking(), int(self.pgh_id))
         pk_field = tracked._meta.pk

@@ -38,6 +38,35 @@ def test_pgh_event_model_of_a_model_with_several_event_models_says_to_use_pgh_ev
     assert m.Child.pgh_event_model is m.ChildEvent and m.Parent.pgh_event_model is m.ParentEvent
 
 
+def test_revert_of_an_event_model_without_every_field_raises_runtime_error():
+    # django-pghistory's docs: reverting such an event model "will result in a RuntimeError".
+    obj = m.FieldsModel.objects.create(int_field=1, char_field="a")
+    event = obj.int_field_events.get()
+    with pytest.raises(RuntimeError, match="char_field"):
+        event.revert()
+    with pytest.raises(HistoryError):  # still the library's own error type too
+        event.revert()
+    assert m.FieldsModel.objects.get(pk=obj.pk).int_field == 1
+
+
+def test_context_created_by_hand_gets_a_uuid():
+    context = Context.objects.create(metadata={"job": "import"})
+    assert isinstance(context.id, uuid.UUID)
+    assert Context.objects.get(pk=context.pk).metadata == {"job": "import"}
+    out = io.StringIO()
+    call_command("makemigrations", "pghistory", "--check", "--dry-run", stdout=out)  # the migration matches
+
+
+def test_install_pgh_attach_context_func_installs_the_context_functions():
+    with connection.cursor() as cursor:
+        cursor.execute("DROP FUNCTION public.pghistory_context_id() CASCADE")
+    Context.install_pgh_attach_context_func()
+    Context.install_pgh_attach_context_func(using="default")
+    with pghistory.context(job="x"):
+        obj = m.TrackedModel.objects.create(int_field=1, char_field="a")
+    assert obj.events.get().pgh_context.metadata == {"job": "x"}
+
+
 def test_field_setting_default_keeps_the_tracked_fields_attribute(dynamic):  # noqa: F811
     # django-pghistory's docs: PGHISTORY_FIELD = pghistory.Field(db_index=pghistory.DEFAULT)
     # keeps the tracked field's db_index (the other overrides still apply).
