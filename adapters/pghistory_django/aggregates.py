@@ -323,7 +323,7 @@ class EventQuerySet(models.QuerySet):  # type: ignore[type-arg]
         conn = driver_connection(self.db)
         if obj is None:
             return [_instance(tracked, v, self.db) for v in history.table_as_of(conn, [tracking], tracking.table, at)]
-        pk = obj.pk if isinstance(obj, models.Model) else obj
+        pk = _saved_pk(obj, "as_of") if isinstance(obj, models.Model) else obj
         version = history.object_as_of(conn, [tracking], tracking.table, _pk_value(pk), at)  # type: ignore[arg-type]
         return _instance(tracked, version, self.db) if version is not None else None
 
@@ -398,7 +398,15 @@ def _objects_model(objs: Objects, what: str) -> tuple[type[models.Model], list[o
     classes = {_concrete(type(o)) for o in items if isinstance(o, models.Model)}
     if len(classes) != 1 or not all(isinstance(o, models.Model) for o in items):
         raise ConfigurationError(f"the objects passed to {what}() must be model instances of one model, got {items!r}")
-    return classes.pop(), [o.pk for o in items]  # type: ignore[union-attr]
+    return classes.pop(), [_saved_pk(o, what) for o in items]  # type: ignore[arg-type]
+
+
+def _saved_pk(obj: models.Model, what: str) -> object:
+    """*obj*'s primary key; an unsaved instance has no history (and ``None`` would be
+    compared as the text ``'None'``)."""
+    if obj.pk is None:
+        raise ConfigurationError(f"{what}() got an unsaved {obj._meta.label} instance (its primary key is None); save it first")
+    return obj.pk
 
 
 def _label_case(column: str, labels: dict[str, str]) -> sql.Composable:

@@ -67,6 +67,18 @@ def test_install_pgh_attach_context_func_installs_the_context_functions():
     assert obj.events.get().pgh_context.metadata == {"job": "x"}
 
 
+@pytest.mark.parametrize("call", ["tracks", "references"])
+def test_events_of_an_unsaved_object_are_refused_by_name(call):
+    m.TrackedModel.objects.create(int_field=1, char_field="a")
+    with pytest.raises(ValueError, match="unsaved.*TrackedModel"):
+        list(getattr(Events.objects, call)(m.TrackedModel(int_field=2)))
+
+
+def test_as_of_an_unsaved_object_is_refused_by_name():
+    with pytest.raises(ValueError, match="unsaved.*Ticket"):
+        m.Ticket.pgh_event_model.objects.as_of(timezone.now(), obj=m.Ticket(status="open"))
+
+
 def test_field_setting_default_keeps_the_tracked_fields_attribute(dynamic):  # noqa: F811
     # django-pghistory's docs: PGHISTORY_FIELD = pghistory.Field(db_index=pghistory.DEFAULT)
     # keeps the tracked field's db_index (the other overrides still apply).
