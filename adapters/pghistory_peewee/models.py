@@ -356,7 +356,8 @@ def track(
     through ``pgh_obj`` (backref ``events``, or ``<event table>`` when ``events`` is
     taken by an earlier tracking), a str names the backref, ``None``/``False`` drops the
     reference (needed for composite keys and through tables). ``model_name`` names the
-    event model (default ``<Model>Event``, or ``<Model><Table>`` for a second tracking),
+    event model (default ``<Model>Event``, or ``<Model><Table>`` for a further tracking: its
+    event table's name in CamelCase, ``shelf_price`` -> ``ShelfPrice``),
     ``table_name`` the event table. Stack several ``@track`` for several event tables.
     ``partition`` (``"day"``, ``"week"``, ``"month"``, ``"year"``) range-partitions the event
     table by ``pgh_created_at`` (the core creates it, and its partitions, in
@@ -383,6 +384,11 @@ def track(
         taken = {m.__name__ for m in existing}
         backrefs = {m._meta.fields["pgh_obj"].backref for m in existing if "pgh_obj" in m._meta.fields}
         name = model_name or f"{model.__name__}Event"
+        if model_name is None and name in taken:
+            # A further tracking: <Model><Table>, its event table's name in CamelCase
+            # ("shelf_price" -> ShelfPrice), the model's name not repeated.
+            table = "".join(part[:1].upper() + part[1:] for part in tracking.event_table_name.split("_"))
+            name = table if table.startswith(model.__name__) else model.__name__ + table
         if name in taken:
             raise ConfigurationError(
                 f"{model.__name__}: event model name {name!r} is already used by another tracking; pass model_name="

@@ -60,6 +60,23 @@ def test_unresolved_deferred_foreign_key_is_a_clear_error_and_tracking_after_it_
     assert tracked.pgh_event_model.pgh_tracking.tracker("update").condition == ph.AnyChange("captain_id")
 
 
+def test_second_tracking_without_model_name_gets_the_documented_default():
+    # track()'s docstring: model_name defaults to <Model>Event, or <Model><Table> for a
+    # second tracking (its event table's name in CamelCase, the model's name not repeated).
+    @pgh.track(pgh.UpdateEvent("audited"), table_name="audit_log")
+    @pgh.track(pgh.UpdateEvent("priced"), fields=["price"], table_name="shelf_price")
+    @pgh.track()
+    class Shelf(peewee.Model):
+        price = peewee.IntegerField()
+
+    assert [m.__name__ for m in pgh.event_models(Shelf)] == ["ShelfEvent", "ShelfPrice", "ShelfAuditLog"]
+    assert [m._meta.fields["pgh_obj"].backref for m in pgh.event_models(Shelf)] == [
+        "events", "shelf_price", "audit_log",
+    ]
+    with pytest.raises(ph.ConfigurationError, match="event model name 'ShelfPrice' is already used"):
+        pgh.track(pgh.InsertEvent(), table_name="other", model_name="ShelfPrice")(Shelf)
+
+
 def test_create_tables_installs_everything_and_migrate_round_trips(pdb):
     models = [TrackedModel, Cash]
     assert _states(migrate.status(pdb, models)) == {"installed"}
