@@ -2,14 +2,15 @@
 
 Layer: tests (real Postgres). What the docs show a SQLAlchemy user: inside
 ``engine.begin()``, ``ph.backfill`` on the DBAPI connection records one event per existing
-row (with the active context) and commits with the block; ``ph.delete_events`` deletes old
-events by time.
+row (with the active context) and commits or rolls back with the block;
+``ph.delete_events`` deletes old events by time, committing batch by batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
@@ -36,6 +37,11 @@ def test_backfill_then_retention(dsn: str) -> None:
             conn.execute(sa.text("INSERT INTO item SELECT g, 'i' || g FROM generate_series(1, 6) g"))  # before tracking
         Base.metadata.create_all(engine)  # the event table and triggers (item exists already)
         (tracking,) = pgh.trackings(Base.metadata)
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            ph.backfill(conn.connection.driver_connection, tracking, "backfill", batch_size=4)
+            raise RuntimeError("the rest of the block fails")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM item_event")).scalar() == 0  # rolled back
         with pgh.context(job="backfill"), engine.begin() as conn:
             result = ph.backfill(conn.connection.driver_connection, tracking, "backfill", batch_size=4)
         assert (result.rows, result.events) == (6, 6)
@@ -48,9 +54,10 @@ def test_backfill_then_retention(dsn: str) -> None:
 
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE item_event SET pgh_created_at = '2020-01-01+00' WHERE id <= 2"))
-        with engine.begin() as conn:
+        with pytest.raises(RuntimeError), engine.begin() as conn:
             cut = dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc)
             assert ph.delete_events(conn.connection.driver_connection, tracking, cut) == {"public.item_event": 2}
+            raise RuntimeError("the rest of the block fails: the deleted batches stay deleted")
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM item_event")).scalar() == 4
 
