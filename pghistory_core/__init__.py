@@ -46,7 +46,17 @@ from pghistory_core.history import (
     object_history,
     table_as_of,
 )
-from pghistory_core.lifecycle import State, Status, check, install, prune, render_install_script, status, uninstall
+from pghistory_core.lifecycle import (
+    State,
+    Status,
+    check,
+    check_conditions,
+    install,
+    prune,
+    render_install_script,
+    status,
+    uninstall,
+)
 from pghistory_core.partitions import (
     Partition,
     create_partitions,
@@ -149,6 +159,7 @@ __all__ = [
     "all_artefacts",
     "backfill",
     "check",
+    "check_conditions",
     "context",
     "count_events_before",
     "count_unreferenced_contexts",

@@ -25,9 +25,9 @@ import enum
 from collections.abc import Callable, Sequence
 
 from pghistory_core import db, names, sql
-from pghistory_core.errors import DriftError, PghistoryError
+from pghistory_core.errors import DriftError, InvalidConditionError, PghistoryError
 from pghistory_core.partitions import create_partitions
-from pghistory_core.render import Artefact, all_artefacts, event_table_migration
+from pghistory_core.render import Artefact, all_artefacts, condition_check, event_table_migration
 from pghistory_core.spec import Tracking
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "uninstall",
     "prune",
     "check",
+    "check_conditions",
     "is_drift",
     "parse_comment",
     "record_installed",
@@ -299,6 +300,7 @@ def install(
     changed: list[Status] = []
     with db.transaction(conn):
         db.lock_ddl(conn)
+        check_conditions(conn, trackings)
         found = _read_catalog(conn, artefacts)
         touched: list[Artefact] = []
         for current in _statuses(artefacts, found):
@@ -321,6 +323,34 @@ def install(
                     if progress:
                         progress(f"created partition {tracking.event_schema_name}.{name}")
     return changed
+
+
+# SQLSTATE of a missing table: not the condition's fault; the caller sees the driver's error.
+_UNDEFINED_TABLE = "42P01"
+
+
+def check_conditions(conn: db.Connection, trackings: Sequence[Tracking]) -> None:
+    """Plan every tracker condition of *trackings* against its table
+    (:func:`pghistory_core.render.condition_check`); raise
+    :class:`~pghistory_core.errors.InvalidConditionError` naming the tracker and Postgres's
+    reason for the first that cannot run. :func:`install` calls it before creating anything;
+    tools that install the SQL themselves can call it first.
+    """
+    for tracking in trackings:
+        for resolved in tracking.resolved_trackers:
+            query = condition_check(tracking, resolved)
+            if query is None:
+                continue
+            try:
+                db.fetch_all(conn, query)
+            except Exception as exc:  # the driver's error class: the core knows no driver
+                if (getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)) == _UNDEFINED_TABLE:
+                    raise
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise InvalidConditionError(
+                    f"tracker {resolved.tracker.label!r} on {tracking.table.qualified_name}: its condition "
+                    f"cannot run on this table ({reason}); nothing was installed"
+                ) from exc
 
 
 def record_installed(conn: db.Connection, artefacts: Sequence[Artefact]) -> None:

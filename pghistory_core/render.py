@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from pghistory_core import conditions as c
 from pghistory_core import names, sql
-from pghistory_core.errors import DuplicateLabelError
+from pghistory_core.errors import DuplicateLabelError, UnsupportedError
 from pghistory_core.spec import DENORMALIZED, FK, NO_CONTEXT, ResolvedTracker, Tracking
 from pghistory_core.trackers import Delete, Insert, New, Old, Row, Update
 
@@ -506,6 +506,35 @@ def compile_tracker_condition(tracking: Tracking, resolved: ResolvedTracker) -> 
     if condition is None:
         return None
     return c.compile_condition(condition, _condition_context(tracking, resolved))
+
+
+def condition_check(tracking: Tracking, resolved: ResolvedTracker) -> sql.Composable | None:
+    """An ``EXPLAIN`` that plans the tracker's condition over rows of the tracked table, or
+    None when there is nothing to check (no condition, or a raw ``Condition()`` naming
+    OLD/NEW, which ``CREATE TRIGGER`` checks in a row-level ``WHEN``).
+
+    Postgres parses a statement-level trigger's query only when a write first fires it: a
+    condition that cannot run on the table (``Q(new__amount="abc")`` on a numeric column)
+    installed fine, then made every write to the table fail. Planning it at install time
+    reports it there, before anything is created.
+    """
+    if resolved.tracker.condition is None:
+        return None
+    rows = resolved.tracker.operation.rows
+    ctx = dataclasses.replace(
+        _condition_context(tracking, resolved),
+        old=_OLD_ALIAS if "old" in rows else None,
+        new=_NEW_ALIAS if "new" in rows else None,
+        raw_allowed=False,
+    )
+    try:
+        condition = c.compile_condition(resolved.tracker.condition, ctx)
+    except UnsupportedError:
+        return None
+    table = sql.Identifier(tracking.table.schema, tracking.table.name)
+    return sql.SQL("EXPLAIN SELECT FROM {table} AS {new} CROSS JOIN {table} AS {old} WHERE {condition}").format(
+        table=table, new=_NEW_ALIAS, old=_OLD_ALIAS, condition=condition
+    )
 
 
 def event_insert_head(tracking: Tracking) -> sql.Composable:

@@ -477,3 +477,25 @@ def test_single_row_update_pairs_rows_without_numbering_them(conn, cash):
     got = [(e["pgh_label"], e["pgh_obj_id"], e["dollars"]) for e in events(conn, "cash_event", ["dollars"])]
     assert got == [("insert", 1, 10), ("insert", 2, 20), ("update", 1, 11), ("update", 7, 12)]
     assert conn.execute("SELECT id FROM pghistory_context").fetchall() == [(changed.id,)]
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        (ph.Q(new__dollars="lots"), 'invalid input syntax for type numeric: "lots"'),
+        (ph.Q(new__dollars=ph.F("new__note")), "operator does not exist: numeric = text"),
+    ],
+)
+def test_a_condition_that_cannot_run_on_the_table_is_refused_at_install(conn, cash, level, condition, reason):
+    # At statement level Postgres parses the trigger's query at the first write: such a
+    # condition used to install fine and then make every write to the table fail.
+    tracking = ph.Tracking(cash, (ph.UpdateEvent("rich", condition=condition),), level=level)
+    with pytest.raises(ph.InvalidConditionError) as caught:
+        ph.install(conn, [tracking])
+    assert str(caught.value) == (
+        f"tracker 'rich' on public.cash: its condition cannot run on this table ({reason}); nothing was installed"
+    )
+    assert conn.execute("SELECT to_regclass('public.cash_event')").fetchone() == (None,)
+    conn.execute("INSERT INTO cash (dollars) VALUES (1)")
+    conn.execute("UPDATE cash SET dollars = 2")
+    assert conn.execute("SELECT dollars FROM cash").fetchone() == (Decimal(2),)
