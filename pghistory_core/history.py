@@ -27,8 +27,9 @@ How the queries are built, and why:
   as ``after=``. Each branch is limited before the union, so a page never reads more
   than ``limit`` rows per event table.
 - **JSON.** ``pgh_data`` is the event row as ``jsonb`` without its ``pgh_*`` columns, so
-  numbers come back as JSON numbers (``float`` for non-integral ``numeric``) and times as
-  ISO strings rendered in the session's time zone. As-of queries return native column
+  integers come back as ``int``, other numbers as ``Decimal`` with every digit ``jsonb``
+  holds (a float would lose the tail of a ``numeric(30,10)``), and times as ISO strings
+  rendered in the session's time zone. As-of queries return native column
   values instead (``Decimal``, ``datetime``...), and reverts copy values in SQL, never
   through JSON.
 - **Object identity.** An object is identified by ``pgh_obj_id`` (indexed). A tracking
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -746,13 +748,18 @@ def object_history(
     ]
 
 
-def _json(value: object) -> object:
-    """Decode JSON sent as text (queries cast jsonb to text, so no driver decodes it)."""
+def _json(value: object, exact: bool = True) -> object:
+    """Decode JSON sent as text (queries cast jsonb to text, so no driver decodes it).
+
+    ``exact``: numbers with a fraction or an exponent become :class:`~decimal.Decimal`,
+    digit for digit as ``jsonb`` holds them (a ``numeric(30,10)`` value as a float lost
+    its last digits, and an old and a new value in a diff could print alike).
+    """
     if value is None:
         return None
     if isinstance(value, (bytes, bytearray, memoryview)):
         value = bytes(value).decode("utf-8")
-    return json.loads(str(value))
+    return json.loads(str(value), parse_float=decimal.Decimal if exact else float)
 
 
 def _event(row: Sequence[object]) -> Event:
@@ -768,7 +775,7 @@ def _event(row: Sequence[object]) -> Event:
         pgh_obj_model=str(values["pgh_obj_model"]),
         pgh_obj_id=_json(values["pgh_obj_id"]),
         pgh_context_id=context_id,
-        pgh_context=_json(values["pgh_context"]),  # type: ignore[arg-type]
+        pgh_context=_json(values["pgh_context"], exact=False),  # type: ignore[arg-type]  # metadata Python wrote
         pgh_data=_json(values["pgh_data"]),  # type: ignore[arg-type]
         pgh_diff=_json(values["pgh_diff"]),  # type: ignore[arg-type]
     )

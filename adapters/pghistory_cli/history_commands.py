@@ -74,7 +74,15 @@ def to_json(value: object) -> str:
 
 
 def _compact(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_jsonable, separators=(", ", ": "))
+    """A value on one line for the tables: JSON, except that a ``Decimal`` shows its
+    digits unquoted, a number as the column holds it (JSON output quotes it)."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_compact(str(k))}: {_compact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, default=_jsonable)
 
 
 def _parse_time(value: str | None) -> datetime.datetime | None:

@@ -130,6 +130,25 @@ def test_diffs_across_types_and_nulls(conn, doc):
     ]
 
 
+def test_numeric_values_keep_every_digit(conn):
+    # As floats, both sides of this diff printed 1.2345678901234567e+19.
+    conn.execute("CREATE TABLE ledger (id integer PRIMARY KEY, amount numeric(30, 10), note json)")
+    table = ph.Table("ledger", (ph.Column("id", "integer"), ph.Column("amount", "numeric(30, 10)"), ph.Column("note", "json")))
+    tracking = ph.Tracking(table, FULL)
+    ph.install(conn, [tracking])
+    conn.execute("""INSERT INTO ledger VALUES (1, 12345678901234567890.1234567891, '{"rate": 0.1}')""")
+    in_context(conn, "UPDATE ledger SET amount = amount + 1", ratio=0.25)
+
+    first, second = history.object_history(conn, [tracking], table, 1)
+
+    assert first.pgh_data == {"id": 1, "amount": Decimal("12345678901234567890.1234567891"), "note": {"rate": Decimal("0.1")}}
+    assert second.pgh_diff == {
+        "amount": [Decimal("12345678901234567890.1234567891"), Decimal("12345678901234567891.1234567891")]
+    }
+    assert [str(v) for v in second.pgh_diff["amount"]] == ["12345678901234567890.1234567891", "12345678901234567891.1234567891"]
+    assert second.pgh_context == {"ratio": 0.25} and isinstance(second.pgh_context["ratio"], float)
+
+
 def test_history_of_one_object_ignores_the_others(conn, doc):
     conn.execute("INSERT INTO doc (id, hits) SELECT g, g FROM generate_series(1, 50) AS g")
     conn.execute("UPDATE doc SET hits = hits + 1")

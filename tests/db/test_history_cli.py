@@ -43,13 +43,13 @@ def items(conn: psycopg.Connection) -> None:
 
 def test_log_of_one_row(dsn, conn, items):
     out = run(dsn, "log", "--table", "items", "--pk", "1").output
-    assert "price: 1.5 → 1.75" in out
+    assert "price: 1.50 → 1.75" in out  # numeric as the column holds it
     assert 'name: "apple" → "green apple"' in out
     assert "public.item_names" in out and "public.items_event" in out
     events = json.loads(run(dsn, "log", "--table", "public.items", "--pk", "1", "--json", "--oldest-first").stdout)
     assert [(e["pgh_model"], e["pgh_label"], e["pgh_diff"]) for e in events if e["pgh_model"] == "public.items_event"] == [
         ("public.items_event", "insert", None),
-        ("public.items_event", "update", {"name": ["apple", "green apple"], "price": [1.5, 1.75]}),
+        ("public.items_event", "update", {"name": ["apple", "green apple"], "price": ["1.50", "1.75"]}),
     ]
     assert events[0]["pgh_data"]["name"] == "apple"
     conn.execute("DELETE FROM items WHERE id = 1")

@@ -40,8 +40,9 @@ def test_requests_record_the_user_and_url(client: TestClient) -> None:
         ("update", "cron", "POST"),
     ]
     assert events[1]["pgh_context"]["url"] == f"/accounts/{account_id}"
-    assert events[1]["pgh_diff"] == {"balance": [10, 25]}
-    assert events[2]["pgh_diff"] == {"balance": [25, 27.5]}
+    # numeric(12, 2) as it is stored, a Decimal, which the API sends as the account itself does
+    assert events[1]["pgh_diff"] == {"balance": ["10.00", "25.00"]}
+    assert events[2]["pgh_diff"] == {"balance": ["25.00", "27.50"]}
     # Each request is its own context; the reading request itself wrote nothing.
     assert len({e["pgh_context_id"] for e in events}) == 3
 
@@ -60,7 +61,7 @@ def test_as_of_and_reverting_one_request(client: TestClient) -> None:
     assert reverted.status_code == 200, reverted.text
     assert reverted.json()["operations"] == 1
     last = client.get(f"/accounts/{account_id}/history").json()[-1]
-    assert last["pgh_data"] == {"id": account_id, "owner": "alice", "balance": 10}
+    assert last["pgh_data"] == {"id": account_id, "owner": "alice", "balance": "10.00"}
     assert last["pgh_context"]["user"] == "admin"
 
     assert client.delete(f"/accounts/{account_id}", headers={"X-User": "admin"}).status_code == 204
