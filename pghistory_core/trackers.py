@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 
+def _article(word: str) -> str:
+    """The article for an operation's name: "an INSERT", "an UPDATE", "a DELETE"."""
+    return "an" if word[:1].upper() in "AEIOU" else "a"
+
+
 @dataclasses.dataclass(frozen=True)
 class RowRef:
     """Which row of the change an event stores: ``Old`` or ``New``."""
@@ -191,7 +196,7 @@ class RowEvent(Tracker):
             raise InvalidTrackerError(f"{owner}: row must be Old or New, got {self.row!r}")
         if self.row.name.lower() not in self.operation.rows:
             raise InvalidTrackerError(
-                f"{owner}: an {self.operation.name} has no {self.row.name} row "
+                f"{owner}: {_article(self.operation.name)} {self.operation.name} has no {self.row.name} row "
                 f"(use row={'New' if self.operation == Insert else 'Old'})"
             )
         if self.level is not None and not isinstance(self.level, Level):
@@ -210,7 +215,7 @@ class RowEvent(Tracker):
             if missing and not c.has_raw(self.condition):
                 raise InvalidConditionError(
                     f"{owner}: the condition references the {'/'.join(sorted(r.upper() for r in missing))} row, "
-                    f"which an {self.operation.name} does not have"
+                    f"which {_article(self.operation.name)} {self.operation.name} does not have"
                 )
 
     @property

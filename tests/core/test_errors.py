@@ -100,8 +100,8 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], list[str]]] = [
         ["primary key", "'pk'", "public.t"],
     ),
     # -------------------------------------------------------------------- trackers
-    ("OLD row on insert", lambda: InsertEvent(row=Old), InvalidTrackerError, ["InsertEvent('insert')", "INSERT", "OLD"]),
-    ("NEW row on delete", lambda: DeleteEvent(row=New), InvalidTrackerError, ["DeleteEvent('delete')", "DELETE", "NEW"]),
+    ("OLD row on insert", lambda: InsertEvent(row=Old), InvalidTrackerError, ["InsertEvent('insert')", "an INSERT has no OLD row"]),
+    ("NEW row on delete", lambda: DeleteEvent(row=New), InvalidTrackerError, ["DeleteEvent('delete')", "a DELETE has no NEW row"]),
     (
         "OLD row on a RowEvent insert",
         lambda: RowEvent("created", operation=Insert, row=Old),
