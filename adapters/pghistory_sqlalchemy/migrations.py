@@ -35,9 +35,10 @@ is removed, Alembic sees its event table (and possibly ``pghistory_context``) in
 database but not in the ``MetaData`` and would emit ``drop_table``. The comparator runs
 after Alembic's table comparison and removes that ``drop_table`` (and the index drops that
 precede it) for every table carrying a pghistory comment that holds rows, logging a
-warning. Opt in to dropping them with ``context.configure(...,
-pghistory_allow_drop_event_tables=True)`` in ``env.py``. Empty ones are dropped as Alembic
-proposes. The partitions of a partitioned event table (``track(..., partition="month")``)
+warning; so is Alembic's ``drop_column`` on such a table (a tracked column that left
+``fields=``, or the old name of a renamed column). Opt in to dropping them with
+``context.configure(..., pghistory_allow_drop_event_tables=True)`` in ``env.py``. Empty
+ones are dropped as Alembic proposes. The partitions of a partitioned event table (``track(..., partition="month")``)
 are never in the ``MetaData``: the comparator removes every operation on them (pghistory
 creates them as time passes, retention drops them).
 
@@ -533,6 +534,44 @@ def _keep_event_tables(autogen_context: AutogenContext, conn: db.Connection, upg
         ]
 
 
+def _keep_event_columns(autogen_context: AutogenContext, conn: db.Connection, upgrade_ops: alembic_ops.UpgradeOps) -> None:
+    """Remove Alembic's ``drop_column`` on pghistory tables that hold rows (unless allowed).
+
+    A tracked column leaves the event table's model when ``fields=`` narrows or the column
+    is renamed (Alembic proposes add + drop for a rename): dropping it would delete that
+    column's history. The core's ``install`` never drops event-table columns either.
+    """
+    if autogen_context.opts.get(ALLOW_DROP_OPTION):
+        return
+    default = autogen_context.dialect.default_schema_name if autogen_context.dialect is not None else "public"
+    for op in list(upgrade_ops.ops):
+        if not isinstance(op, alembic_ops.ModifyTableOps):
+            continue
+        dropped = [o for o in op.ops if isinstance(o, alembic_ops.DropColumnOp)]
+        if not dropped:
+            continue
+        schema = op.schema or default or "public"
+        found = installed_object(conn, "table", schema, op.table_name, None)
+        if found is None or lifecycle.parse_comment(found.comment) is None:
+            continue
+        ident = sql.Identifier(schema, op.table_name)
+        if not db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident))[0][0]:
+            continue
+        for column in dropped:
+            log.warning(
+                "pghistory: keeping column %s of %s.%s: the event table holds history rows; pass %s=True to "
+                "context.configure() to let autogenerate drop it (a renamed column: edit the migration into "
+                "op.alter_column(..., new_column_name=...) on both tables)",
+                column.column_name,
+                schema,
+                op.table_name,
+                ALLOW_DROP_OPTION,
+            )
+        op.ops = [o for o in op.ops if not isinstance(o, alembic_ops.DropColumnOp)]
+        if not op.ops:
+            upgrade_ops.ops.remove(op)
+
+
 _PARTITIONS = sql.SQL(
     "SELECT n.nspname::text, c.relname::text FROM pg_inherits i "
     "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -594,6 +633,7 @@ def compare_history(
     conn = CoreConnection(connection)
     default = connection.dialect.default_schema_name or "public"
     _keep_event_tables(autogen_context, conn, upgrade_ops)
+    _keep_event_columns(autogen_context, conn, upgrade_ops)
     _keep_partitions(conn, upgrade_ops, default)
     _drop_comment_ops(upgrade_ops, _owned_tables(_metadatas(autogen_context)))
     specs = [spec for metadata in _metadatas(autogen_context) for spec in trackings(metadata)]

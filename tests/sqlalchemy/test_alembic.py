@@ -316,3 +316,49 @@ def test_removed_tracked_model_round_trips(alembic_env: Config, engine: sa.Engin
     with orm.Session(engine) as session, session.begin():
         session.add(Cash1(id=2, amount=Decimal("6")))
     assert [(r["pgh_label"], r["pgh_obj_id"]) for r in event_rows(engine, "cash_event")] == [("insert", 1), ("insert", 2)]
+
+
+def _narrowed(version: int) -> tuple[sa.MetaData, type]:
+    """cash(id, amount, note); v1 tracks every column, v2 only id and amount."""
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class Cash(Base):
+        __tablename__ = "cash"
+        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+        amount: orm.Mapped[Decimal] = orm.mapped_column(sa.Numeric(10, 2))
+        note: orm.Mapped[str | None] = orm.mapped_column(sa.Text())
+
+    fields = None if version == 1 else ["id", "amount"]
+    pgh.track(pgh.InsertEvent(), pgh.UpdateEvent(), fields=fields)(Cash)
+    return Base.metadata, Cash
+
+
+def test_a_column_leaving_fields_keeps_its_history(alembic_env: Config, engine: sa.Engine, caplog: pytest.LogCaptureFixture) -> None:
+    v1, Cash1 = _narrowed(1)
+    v2, Cash2 = _narrowed(2)
+    _revision(alembic_env, v1, "v1")
+    command.upgrade(alembic_env, "head")
+
+    # No history yet: the column goes as Alembic proposes.
+    assert ("remove_column", "cash_event", "note") in _kinds(_diff(engine, v2))
+
+    with orm.Session(engine) as session, session.begin():
+        session.add(Cash1(id=1, amount=Decimal("5"), note="first"))
+    kinds = _kinds(_diff(engine, v2))
+    assert not [k for k in kinds if k[0] == "remove_column"]
+    assert "keeping column note of public.cash_event" in caplog.text
+    script = _revision(alembic_env, v2, "narrow")
+    assert "drop_column" not in script
+    command.upgrade(alembic_env, "head")
+    _check(engine, v2)
+
+    with orm.Session(engine) as session, session.begin():
+        session.get_one(Cash2, 1).amount = Decimal("6")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pgh_label, amount, note FROM cash_event ORDER BY pgh_id")).all()
+    assert [tuple(r) for r in rows] == [("insert", Decimal("5.00"), "first"), ("update", Decimal("6.00"), None)]
+
+    # Asked explicitly: the drop is proposed.
+    assert ("remove_column", "cash_event", "note") in _kinds(_diff(engine, v2, **{migrations.ALLOW_DROP_OPTION: True}))
