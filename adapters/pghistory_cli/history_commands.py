@@ -526,7 +526,11 @@ def retention_command(
                     progress=lambda done, task=task: progress.update(task, completed=done),  # type: ignore[misc]
                 )
     for name, count in deleted.items():
-        click.echo(f"{name}: {count} events deleted")
+        if detach:  # the detached partitions' events still exist, in tables of their own
+            click.echo(f"{name}: {count} events removed (whole partitions detached and kept as tables, "
+                       "the other events deleted)")
+        else:
+            click.echo(f"{name}: {count} events deleted")
     for schema, count in contexts_deleted.items():
         click.echo(f"{context_tables[schema]}: {count} context rows deleted")
 

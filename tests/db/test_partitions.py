@@ -195,7 +195,9 @@ def test_cli_creates_lists_and_retains_partitions(dsn, conn, notes):
     kept = run.invoke(cli, ["retention", "--dsn", dsn, "--spec", SPEC, "--before", "2020-12-01T00:00:00+00:00",
                             "--detach", "--yes"], env=ENV)
     assert kept.exit_code == 0, kept.output
-    assert kept.stdout.splitlines() == ["public.note_event: 1 events deleted"]
+    assert kept.stdout.splitlines() == [
+        "public.note_event: 1 events removed (whole partitions detached and kept as tables, the other events deleted)"
+    ]
     assert conn.execute("SELECT body FROM note_event_p20201101").fetchall() == [("x",)]  # detached, kept
     plain = run.invoke(cli, ["partitions", "--dsn", dsn, "--spec", "tests.db.test_retention:TRACKINGS"], env=ENV)
     assert plain.exit_code == 2 and "none of the chosen trackings has a partitioned event table" in plain.output
