@@ -4,17 +4,22 @@ Layer: description. ``InsertEvent``, ``UpdateEvent`` and ``DeleteEvent`` are
 ``RowEvent`` trackers with django-pghistory's defaults (labels ``insert``/``update``/
 ``delete``; rows NEW/NEW/OLD; updates fire only when a tracked column changed).
 ``ManualEvent`` installs nothing and only names a label for :func:`create_event`.
+
+Adapters whose users already write these arguments with another library's objects (Django
+users pass django-pgtrigger's ``Q``, ``Row``, ``Update``, ``"OLD"``) register a converter
+with :func:`register_converter`; trackers ask it for a value that is not the core's own
+before they reject the value. The core itself knows no such library.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import ClassVar, Union
+from typing import ClassVar, Literal, Union
 
 from pghistory_core import conditions as c
 from pghistory_core import names
-from pghistory_core.errors import InvalidConditionError, InvalidTrackerError
+from pghistory_core.errors import ConfigurationError, InvalidConditionError, InvalidTrackerError, UnsupportedError
 
 __all__ = [
     "RowRef",
@@ -35,6 +40,11 @@ __all__ = [
     "DeleteEvent",
     "UNSET",
     "map_tracker_columns",
+    "ValueKind",
+    "Converter",
+    "register_converter",
+    "unregister_converter",
+    "convert",
 ]
 
 
@@ -109,6 +119,69 @@ class _Unset:
 UNSET = _Unset()
 
 
+# --------------------------------------------------------------------------------------
+# Converters for other libraries' values
+
+
+#: Which tracker argument a value is given for.
+ValueKind = Literal["condition", "level", "operation", "row"]
+
+#: ``converter(kind, value)``: the core's value for *value*, or ``NotImplemented`` when the
+#: converter does not know *value*. It raises a
+#: :class:`~pghistory_core.errors.ConfigurationError` or
+#: :class:`~pghistory_core.errors.UnsupportedError` for a value it knows but that has no
+#: core equivalent, saying why (the tracker's name is added to the message).
+Converter = Callable[[ValueKind, object], object]
+
+_CORE_TYPES: dict[str, tuple[type, ...]] = {
+    "condition": (c.ConditionNode,),
+    "level": (Level,),
+    "operation": (Operation,),
+    "row": (RowRef,),
+}
+_converters: list[Converter] = []
+
+
+def register_converter(converter: Converter) -> None:
+    """Let trackers accept another library's values for ``condition``, ``level``,
+    ``operation`` and ``row``, through *converter* (see :data:`Converter`).
+
+    Converters are asked in registration order; the first answer other than
+    ``NotImplemented`` is validated as if it had been given. Registering a converter that
+    is already registered changes nothing.
+    """
+    if not callable(converter):
+        raise ConfigurationError(f"register_converter() needs a callable, got {converter!r}")
+    if converter not in _converters:
+        _converters.append(converter)
+
+
+def unregister_converter(converter: Converter) -> None:
+    """Stop asking *converter* (no-op when it is not registered)."""
+    if converter in _converters:
+        _converters.remove(converter)
+
+
+def convert(kind: ValueKind, value: object, owner: str | None = None) -> object:
+    """*value* as the core's object for a tracker's *kind* argument, through the registered
+    converters; unchanged when it already is one, is None/UNSET, or no converter knows it
+    (validation then rejects it as before). *owner* prefixes a converter's error."""
+    if kind not in _CORE_TYPES:
+        raise ConfigurationError(f"convert(): kind must be one of {', '.join(sorted(_CORE_TYPES))}, got {kind!r}")
+    if value is None or isinstance(value, (_Unset, *_CORE_TYPES[kind])):
+        return value
+    for converter in tuple(_converters):
+        try:
+            converted = converter(kind, value)
+        except (ConfigurationError, UnsupportedError) as exc:
+            if owner is None:
+                raise
+            raise type(exc)(f"{owner}: {exc}") from exc
+        if converted is not NotImplemented:
+            return converted
+    return value
+
+
 def _check_label(label: object, owner: str) -> str:
     if not isinstance(label, str) or not label.strip():
         raise InvalidTrackerError(f"{owner}: label must be a non-empty str, got {label!r}")
@@ -166,6 +239,11 @@ class RowEvent(Tracker):
         label = self._default_label if label is None else label
         if not label:
             raise InvalidTrackerError(f"{cls_name}: a label is required, e.g. {cls_name}('price_changed', ...)")
+        owner = f"{cls_name}({label!r})"
+        operation = convert("operation", operation, owner)  # type: ignore[assignment]
+        row = convert("row", row, owner)  # type: ignore[assignment]
+        condition = convert("condition", condition, owner)  # type: ignore[assignment]
+        level = convert("level", level, owner)  # type: ignore[assignment]
         operation = operation or self._default_operation()
         row = row or self._default_row(operation)
         if isinstance(condition, _Unset):
