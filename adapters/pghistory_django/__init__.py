@@ -11,8 +11,12 @@ pghistory`` runs code written for it. Add ``"pgtrigger"`` and ``"pghistory_djang
         int_field = models.IntegerField()
 
 Trackers, conditions, levels and operations are the core's objects; names in ``fields``,
-``exclude`` and conditions are Django field names, translated to columns. Triggers are
-rendered by the core and installed by django-pgtrigger through migrations.
+``exclude`` and conditions are Django field names, translated to columns. Trackers also
+accept django-pgtrigger's own ``Q``, ``F``, ``AnyChange``..., ``Condition``, ``Row``,
+``Statement``, ``Insert``/``Update``/``Delete`` and the rows ``"OLD"``/``"NEW"`` (what
+django-pghistory's names are), translated by :mod:`pghistory_django.pgtrigger_values`,
+which importing this package registers with the core. Triggers are rendered by the core
+and installed by django-pgtrigger through migrations.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from pghistory_core.trackers import (
     Tracker,
     Update,
     UpdateEvent,
+    register_converter,
 )
+from pghistory_django import pgtrigger_values
 from pghistory_django.aggregates import ProxyField, revert_context
 from pghistory_django.config import (
     ContextForeignKey,
@@ -46,6 +52,9 @@ from pghistory_django.config import (
 from pghistory_django.constants import DEFAULT
 from pghistory_django.context import context, ignore
 from pghistory_django.core import create_event, create_event_model, track
+
+# Before any tracker of the project is built (models, settings.PGHISTORY_DEFAULT_TRACKERS).
+register_converter(pgtrigger_values.convert)
 
 
 def AfterInsert(label: str) -> InsertEvent:  # noqa: N802 - django-pghistory 2.x name

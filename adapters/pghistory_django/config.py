@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.module_loading import import_string
 
-from pghistory_core.trackers import Level, Row, Statement
+from pghistory_core.trackers import Level
 from pghistory_django.constants import DEFAULT, UNSET, Sentinel
 
 if TYPE_CHECKING:
@@ -261,14 +261,13 @@ def as_level(value: object, where: str) -> Level | None:
     """*value* as the core's level: ``pghistory.Row``/``Statement``, django-pghistory's
     (``pgtrigger.Row``/``Statement``, which its ``pghistory.Row`` is), or ``"ROW"``/
     ``"STATEMENT"``; ``None`` stays ``None``. *where* names the option in the error."""
+    from pghistory_django.pgtrigger_values import convert
+
     if value is None or isinstance(value, Level):
         return value
-    if isinstance(value, str) and value.upper() in ("ROW", "STATEMENT"):
-        return Row if value.upper() == "ROW" else Statement
-    # pgtrigger.Row / pgtrigger.Statement
-    name = getattr(value, "name", None)
-    if name in ("ROW", "STATEMENT"):
-        return Row if name == "ROW" else Statement
+    converted = convert("level", value)
+    if isinstance(converted, Level):
+        return converted
     raise ImproperlyConfigured(f"{where} must be pghistory.Row or pghistory.Statement, got {value!r}")
 
 
