@@ -13,19 +13,31 @@ trigger, hash in the trigger's ``COMMENT``, so pgtrigger's status and drift dete
 working) without that call; the function is schema-qualified and the body dollar-quoted
 with a tag checked not to occur in it. ``pgtrigger.ignore()`` therefore does not apply to
 history triggers; use ``pghistory_core.ignore()`` (transaction-local).
+
+A condition that cannot run on its table (``Q(new__amount="lots")`` on a numeric column)
+must be refused before its trigger is installed: at statement level Postgres parses the
+trigger's query only when a write first fires it, so the install would succeed and every
+later write to the table fail. :meth:`HistoryTrigger.check_condition` runs the core's
+:func:`~pghistory_core.lifecycle.check_conditions` for one trigger; ``install()`` (``manage.py
+pgtrigger install``, ``PGTRIGGER_INSTALL_ON_MIGRATE``) calls it first, and during
+``migrate`` :class:`ConditionGuard` calls it right before a migration executes a history
+trigger's install SQL (migrations hold that SQL, not the tracker).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pgtrigger
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS
 from pgtrigger import compiler
 
+from pghistory_core import lifecycle, render, sql
 from pghistory_core import names as core_names
-from pghistory_core import render, sql
 from pghistory_core.trackers import Row
 from pghistory_django import config
 
@@ -34,7 +46,7 @@ if TYPE_CHECKING:
 
     from pghistory_core.spec import ResolvedTracker, Tracking
 
-__all__ = ["HistoryTrigger", "HistoryTriggerSql", "pgtrigger_name"]
+__all__ = ["ConditionGuard", "HistoryTrigger", "HistoryTriggerSql", "pgtrigger_name"]
 
 #: pgtrigger's ids are ``pgtrigger_<name>_<5 hex>`` within 63 bytes.
 _MAX_NAME = 63 - len("pgtrigger_") - 6
@@ -124,6 +136,20 @@ class HistoryTrigger(pgtrigger.Trigger):
     def render_execute(self, model: type[models.Model]) -> str:
         return sql.render(sql.Identifier(config.schema(), self.get_pgid(model))) + "()"
 
+    def check_condition(self, database: str | None = None) -> None:
+        """Refuse (:class:`~pghistory_core.errors.InvalidConditionError`, naming the tracker)
+        a condition that cannot run on the tracked table of *database* as it is now."""
+        from pghistory_django.aggregates import driver_connection
+
+        tracking = self.event_model.pgh_tracking()  # type: ignore[attr-defined]
+        # Only this trigger's tracker: the others may name columns a later migration adds.
+        alone = dataclasses.replace(tracking, trackers=(_resolved(tracking, self.label).tracker,))
+        lifecycle.check_conditions(driver_connection(database or DEFAULT_DB_ALIAS), [alone])
+
+    def install(self, model: type[models.Model], database: str | None = None) -> object:
+        self.check_condition(database)
+        return super().install(model, database=database)
+
     def compile(self, model: type[models.Model]) -> compiler.Trigger:
         return compiler.Trigger(
             name=self.name,
@@ -148,3 +174,34 @@ def _resolved(tracking: Tracking, label: str) -> ResolvedTracker:
     raise KeyError(label)  # pragma: no cover - labels come from the same spec
 
 
+class ConditionGuard:
+    """A Django execute wrapper (``connection.execute_wrappers``) for the time of a
+    ``migrate``: right before the connection runs the install SQL of a history trigger as
+    the models define it now, the trigger's condition is checked
+    (:meth:`HistoryTrigger.check_condition`), inside the migration's transaction, so a
+    refused condition rolls the migration back and installs nothing.
+
+    Migrations hold rendered SQL, not trackers: the SQL is matched exactly against each
+    registered history trigger's current install SQL. A migration installing an older
+    version of a trigger is not matched (its tracker no longer exists in the code).
+    """
+
+    def __init__(self, alias: str, triggers: Mapping[str, HistoryTrigger]) -> None:
+        self.alias = alias
+        self.triggers = dict(triggers)
+
+    @classmethod
+    def for_registered(cls, alias: str) -> ConditionGuard:
+        triggers = {}
+        for model, trigger in pgtrigger.registered():
+            if isinstance(trigger, HistoryTrigger):
+                triggers[trigger.compile(model).install_sql] = trigger
+        return cls(alias, triggers)
+
+    def __call__(
+        self, execute: Callable[..., object], sql_text: object, params: object, many: bool, context: object
+    ) -> object:
+        trigger = self.triggers.get(sql_text) if isinstance(sql_text, str) else None
+        if trigger is not None:
+            trigger.check_condition(self.alias)
+        return execute(sql_text, params, many, context)
