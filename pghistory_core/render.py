@@ -742,7 +742,18 @@ def _statement_function_body(tracking: Tracking, resolved: ResolvedTracker) -> s
         declare = ["v_ctx uuid;", "v_ctx_meta jsonb;"]
         init = sql.SQL("    v_ctx := {};\n    v_ctx_meta := {};\n").format(_denormalized_id(), _denormalized_metadata())
     body = sql.SQL(_declare(declare) + "BEGIN\n") + _READ_CONTEXT_COMMENT + _IGNORE_CHECK + init + insert + after + sql.SQL("    RETURN NULL;\nEND;\n")
+    if declare:
+        # The INSERT ... SELECT names v_ctx (and v_ctx_meta) unqualified, next to the
+        # transition tables' columns: a tracked table with a column of that name made
+        # PL/pgSQL raise 'column reference "v_ctx" is ambiguous' on every write. Column
+        # references are all qualified ("pgh_n"."col"), so an unqualified name is always
+        # the variable. A compile-time directive: the statements run are unchanged.
+        body = sql.SQL(_VARIABLE_CONFLICT) + body
     return sql.render(body)
+
+
+#: Heads a statement-level function body whose query names its variables (see above).
+_VARIABLE_CONFLICT = "\n#variable_conflict use_variable"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ CREATE INDEX IF NOT EXISTS "üüüüüüüüüüüüüüüüüüüüüüüüüü
 CREATE INDEX IF NOT EXISTS "üüüüüüüüüüüüüüüüüüüüüüüüüüü_2d2238e3" ON "public"."üüüüüüüüüüüüüüüüüüüüüüüüüüü_99c55e6c" ("pgh_context_id");
 
 CREATE OR REPLACE FUNCTION "public"."pgh_üüüüüüüüüüüüüüüüüüüüüüüüü_a14049e2"() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $pgh$
+#variable_conflict use_variable
 DECLARE
     v_ctx uuid;
     v_count bigint;
@@ -56,6 +57,7 @@ DROP TRIGGER IF EXISTS "pgh_a_very_long_label_a_very_long_label_a_very_long_la_2
 CREATE TRIGGER "pgh_a_very_long_label_a_very_long_label_a_very_long_la_25efad30" AFTER INSERT ON "public"."üüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüx" REFERENCING NEW TABLE AS "pgh_new" FOR EACH STATEMENT EXECUTE FUNCTION "public"."pgh_üüüüüüüüüüüüüüüüüüüüüüüüü_a14049e2"();
 
 CREATE OR REPLACE FUNCTION "public"."pgh_üüüüüüüüüüüüüüüüüüüüüüüüü_531ef88a"() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $pgh$
+#variable_conflict use_variable
 DECLARE
     v_ctx uuid;
     v_count bigint;
@@ -97,6 +99,7 @@ DROP TRIGGER IF EXISTS "pgh_a_very_long_label_a_very_long_label_a_very_long_la_6
 CREATE TRIGGER "pgh_a_very_long_label_a_very_long_label_a_very_long_la_69f4581d" AFTER INSERT ON "public"."üüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüx" REFERENCING NEW TABLE AS "pgh_new" FOR EACH STATEMENT EXECUTE FUNCTION "public"."pgh_üüüüüüüüüüüüüüüüüüüüüüüüü_531ef88a"();
 
 CREATE OR REPLACE FUNCTION "public"."pgh_üüüüüüüüüüüüüüüüüüüüüüüüü_ba0dd53d"() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $pgh$
+#variable_conflict use_variable
 DECLARE
     v_ctx uuid;
     v_count bigint;

@@ -18,6 +18,7 @@ CREATE INDEX IF NOT EXISTS "Tab$le ""Q"" Ünï_event_pgh_obj_id_idx" ON "Sch ""e
 CREATE INDEX IF NOT EXISTS "Tab$le ""Q"" Ünï_event_pgh_context_id_idx" ON "Sch ""ema"" ü"."Tab$le ""Q"" Ünï_event" ("pgh_context_id");
 
 CREATE OR REPLACE FUNCTION "Sch ""ema"" ü"."pgh_Tab$le ""Q"" Ünï_event_x'); DROP TABLE t; --"() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $pgh$
+#variable_conflict use_variable
 DECLARE
     v_ctx uuid;
     v_count bigint;
@@ -59,6 +60,7 @@ DROP TRIGGER IF EXISTS "pgh_x'); DROP TABLE t; --" ON "Sch ""ema"" ü"."Tab$le "
 CREATE TRIGGER "pgh_x'); DROP TABLE t; --" AFTER INSERT ON "Sch ""ema"" ü"."Tab$le ""Q"" Ünï" REFERENCING NEW TABLE AS "pgh_new" FOR EACH STATEMENT EXECUTE FUNCTION "Sch ""ema"" ü"."pgh_Tab$le ""Q"" Ünï_event_x'); DROP TABLE t; --"();
 
 CREATE OR REPLACE FUNCTION "Sch ""ema"" ü"."pgh_Tab$le ""Q"" Ünï_event_Ü $pgh$ upd"() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $pgh1$
+#variable_conflict use_variable
 DECLARE
     v_ctx uuid;
     v_count bigint;
