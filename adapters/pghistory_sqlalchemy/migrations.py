@@ -498,6 +498,15 @@ def history_operations(
     return drops, creates
 
 
+def _holds_history(conn: db.Connection, schema: str, table: str) -> bool:
+    """Whether *table* is a pghistory table (its comment says so) that holds rows."""
+    found = installed_object(conn, "table", schema, table, None)
+    if found is None or lifecycle.parse_comment(found.comment) is None:
+        return False
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(schema, table))
+    return bool(db.fetch_all(conn, query)[0][0])
+
+
 def _keep_event_tables(autogen_context: AutogenContext, conn: db.Connection, upgrade_ops: alembic_ops.UpgradeOps) -> None:
     """Remove Alembic's ``drop_table`` of pghistory tables that hold rows (unless allowed)."""
     if autogen_context.opts.get(ALLOW_DROP_OPTION):
@@ -508,12 +517,7 @@ def _keep_event_tables(autogen_context: AutogenContext, conn: db.Connection, upg
         if not isinstance(op, alembic_ops.DropTableOp):
             continue
         schema = op.schema or default or "public"
-        found = installed_object(conn, "table", schema, op.table_name, None)
-        if found is None or lifecycle.parse_comment(found.comment) is None:
-            continue
-        ident = sql.Identifier(schema, op.table_name)
-        has_rows = db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident))[0][0]
-        if not has_rows:
+        if not _holds_history(conn, schema, op.table_name):
             continue
         kept.add((op.schema, op.table_name))
         log.warning(
@@ -551,11 +555,7 @@ def _keep_event_columns(autogen_context: AutogenContext, conn: db.Connection, up
         if not dropped:
             continue
         schema = op.schema or default or "public"
-        found = installed_object(conn, "table", schema, op.table_name, None)
-        if found is None or lifecycle.parse_comment(found.comment) is None:
-            continue
-        ident = sql.Identifier(schema, op.table_name)
-        if not db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident))[0][0]:
+        if not _holds_history(conn, schema, op.table_name):
             continue
         for column in dropped:
             log.warning(
