@@ -28,17 +28,24 @@ out two states from the source's events:
 Each object then gets one operation: delete the row (it did not exist before) or write
 the before-state back (insert or update, by primary key). The net effect equals undoing
 every event in reverse order, with one statement per table and kind instead of one per
-event. Operations run newest transaction first (``pgh_created_at`` descending); within
-one transaction, re-inserts run first (referenced tables before referencing ones, read
-from the catalog's foreign keys), then updates, then deletes (referencing tables first),
-each in reverse ``pgh_id`` order.
+event. The operations are ordered so that every foreign key holds after each statement,
+whichever transactions of the context the changes came from (a job's context often spans
+many): deletes from tables no foreign key references, re-inserts into referenced tables
+(referenced before referencing, read from the catalog), updates, re-inserts into the
+other tables, then the remaining deletes (referencing tables first); see :func:`_phase`.
+(Ordering by transaction, newest first, is not enough: an object gets one operation for
+all its events, so a parent created in one transaction and changed in a later one would
+be deleted before the child created in between.)
 
 Conflicts: an object conflicts when an event of another context follows the context's
 last event for it, or when the current row differs from the context's last recorded
 state (deleted, re-created, or other values). Conflicts are reported and nothing is
 written unless ``force=True``, which writes the before-states anyway. Existing rows the
 context touched are locked (``FOR UPDATE``) before the check, so they cannot change
-between the check and the writes.
+between the check and the writes. A deleted row cannot be locked: a re-insert that finds
+the row re-created meanwhile (``ON CONFLICT DO NOTHING`` inserts fewer rows) raises
+:class:`~pghistory_core.errors.RevertConflictError` and rolls everything back, unless
+``force=True``.
 
 The revert runs inside :func:`pghistory_core.context` with metadata
 ``{"pghistory_revert_of": "<context id>"}``, so the triggers record it as events of a new
@@ -106,7 +113,6 @@ _L = sql.Identifier("pgh_l")  # a later event
 INSERT = "insert"
 UPDATE = "update"
 DELETE = "delete"
-_PHASE = {INSERT: 0, UPDATE: 1, DELETE: 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +124,7 @@ class RevertOperation:
     ``source_pgh_id`` is the event of ``model`` whose values are written (None for a
     delete); ``values`` are those values as JSON. ``key_pgh_id`` is an event carrying the
     object's key. ``last_created_at``/``last_pgh_id`` locate the context's last event for
-    the object (the order operations run in).
+    the object.
     """
 
     kind: str
@@ -172,16 +178,17 @@ def _ids(pgh_ids: Sequence[int]) -> sql.Composable:
     return sql.SQL("{}::bigint[]").format(sql.Literal([int(i) for i in pgh_ids]))
 
 
-def restore_sql(tracking: Tracking, pgh_ids: Sequence[int]) -> sql.Composable:
+def restore_sql(tracking: Tracking, pgh_ids: Sequence[int], *, overwrite: bool = True) -> sql.Composable:
     """Write the rows held by events *pgh_ids* of *tracking* back into the tracked table:
-    insert them, or update the row with the same primary key. Generated columns are
+    insert them, or update the row with the same primary key (with ``overwrite=False``,
+    leave an existing row alone: ``ON CONFLICT DO NOTHING``). Generated columns are
     skipped; identity columns are written (``OVERRIDING SYSTEM VALUE``)."""
     _require_full_rows(tracking, "restore")
     table = tracking.table
     writable = [col.name for col in table.columns if not col.generated]
     updates = [name for name in writable if name not in table.primary_key]
     on_conflict: sql.Composable
-    if updates:
+    if updates and overwrite:
         on_conflict = sql.SQL("DO UPDATE SET {}").format(
             sql.join(", ", [sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in updates])
         )
@@ -414,6 +421,17 @@ def _foreign_keys_sql(tables: Sequence[tuple[str, str]]) -> sql.Composable:
     ).format(pairs=pairs)
 
 
+def _referenced_sql(tables: Sequence[tuple[str, str]]) -> sql.Composable:
+    """The given tables that a foreign key of any table (tracked or not) references."""
+    pairs = sql.join(", ", [sql.SQL("({}, {})").format(sql.Literal(s), sql.Literal(t)) for s, t in tables])
+    return sql.SQL(
+        "SELECT DISTINCT ps.nspname::text, pc.relname::text FROM pg_catalog.pg_constraint AS k "
+        "JOIN pg_catalog.pg_class AS pc ON pc.oid = k.confrelid "
+        "JOIN pg_catalog.pg_namespace AS ps ON ps.oid = pc.relnamespace "
+        "WHERE k.contype = 'f' AND (ps.nspname, pc.relname) IN ({pairs})"
+    ).format(pairs=pairs)
+
+
 def _paired_old(tracking: Tracking, new_label: str, old_label: str) -> bool:
     """Whether an OLD-row update tracker fires on exactly the updates a NEW-row one does."""
     trackers = {t.label: t for t in tracking.trackers if isinstance(t, RowEvent)}
@@ -582,29 +600,61 @@ def _key(pk: object) -> str:
     return json.dumps(pk, sort_keys=True, default=str)
 
 
-def _table_order(conn: db.Connection, tables: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """Rank of each table (``schema.name``): referenced tables before referencing ones.
-    Foreign-key cycles keep the given order."""
+@dataclasses.dataclass(frozen=True)
+class _Order:
+    """What the execution order needs from the catalog: each table's rank (referenced
+    tables before referencing ones; foreign-key cycles keep the given order) and the
+    tables some foreign key (from any table) references."""
+
+    ranks: dict[str, int]
+    referenced: frozenset[str]
+
+
+def _table_order(conn: db.Connection, tables: Sequence[tuple[str, str]]) -> _Order:
     names = [f"{s}.{t}" for s, t in tables]
     graph: dict[str, set[str]] = {name: set() for name in names}
-    if len(tables) > 1:
-        for cs, ct, ps, pt in db.fetch_all(conn, _foreign_keys_sql(tables)):
-            child, parent = f"{cs}.{ct}", f"{ps}.{pt}"
-            if child != parent:
-                graph[child].add(parent)
+    if not tables:
+        return _Order({}, frozenset())
+    for cs, ct, ps, pt in db.fetch_all(conn, _foreign_keys_sql(tables)):
+        child, parent = f"{cs}.{ct}", f"{ps}.{pt}"
+        if child in graph and child != parent:
+            graph[child].add(parent)
+    referenced = frozenset(f"{s}.{t}" for s, t in db.fetch_all(conn, _referenced_sql(tables)))
     try:
         order = list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError:
         order = names
-    return {name: index for index, name in enumerate(order)}
+    return _Order({name: index for index, name in enumerate(order)}, referenced)
 
 
-def _execution_order(operations: Iterable[RevertOperation], ranks: dict[str, int]) -> list[RevertOperation]:
-    def key(op: RevertOperation) -> tuple[float, int, int, int]:
-        rank = ranks.get(op.table, 0)
+def _phase(op: RevertOperation, order: _Order) -> int:
+    """When an operation runs. Every foreign key holds after each statement:
+
+    0. deletes of rows no foreign key can point at (their table is referenced by none);
+    1. re-inserts into referenced tables (a row's before-state only references rows that
+       existed before the context: present now, or re-inserted here first);
+    2. updates (what their before-state references exists again; what their current
+       state references is not deleted yet);
+    3. re-inserts into tables no foreign key references;
+    4. deletes of the other rows the context created (referencing tables first).
+
+    Rows of unreferenced tables go first (deletes) and last (re-inserts) so that a unique
+    value the context moved between rows (one row deleted or changed, another created
+    with its value) is free again when the before-state is written back."""
+    leaf = op.table not in order.referenced
+    if op.kind == DELETE:
+        return 0 if leaf else 4
+    if op.kind == INSERT:
+        return 3 if leaf else 1
+    return 2
+
+
+def _execution_order(operations: Iterable[RevertOperation], order: _Order) -> list[RevertOperation]:
+    def key(op: RevertOperation) -> tuple[int, int, float, int]:
+        rank = order.ranks.get(op.table, 0)
         # Re-inserts and updates: referenced tables first; deletes: referencing tables first.
         table_rank = -rank if op.kind == DELETE else rank
-        return (-op.last_created_at.timestamp(), _PHASE[op.kind], table_rank, -op.last_pgh_id)
+        return (_phase(op, order), table_rank, -op.last_created_at.timestamp(), -op.last_pgh_id)
 
     return sorted(operations, key=key)
 
@@ -666,7 +716,14 @@ def _has_events(conn: db.Connection, tracking: Tracking, context_id: uuid.UUID) 
     return bool(db.fetch_all(conn, query))
 
 
-def _apply(conn: db.Connection, operations: Sequence[RevertOperation], sources: Sequence[_Source]) -> None:
+def _apply(
+    conn: db.Connection,
+    context_id: uuid.UUID,
+    operations: Sequence[RevertOperation],
+    sources: Sequence[_Source],
+    *,
+    force: bool,
+) -> None:
     by_model = {model_name(s.tracking): s.tracking for s in sources}
     batch: list[RevertOperation] = []
 
@@ -674,15 +731,34 @@ def _apply(conn: db.Connection, operations: Sequence[RevertOperation], sources: 
         if not batch:
             return
         tracking = by_model[batch[0].model]
-        if batch[0].kind == DELETE:
-            query = delete_sql(tracking, [op.key_pgh_id for op in batch])
+        kind = batch[0].kind
+        if kind == DELETE:
+            db.execute(conn, delete_sql(tracking, [op.key_pgh_id for op in batch]))
+        elif kind == UPDATE or force:
+            ids = [op.source_pgh_id for op in batch if op.source_pgh_id is not None]
+            db.execute(conn, restore_sql(tracking, ids))
         else:
-            query = restore_sql(tracking, [op.source_pgh_id for op in batch if op.source_pgh_id is not None])
-        db.execute(conn, query)
+            # Re-inserts: the rows were absent when planned, but a row cannot be locked
+            # before it exists, so a concurrent transaction may have created one since (or
+            # be creating it: the insert waits for it). Overwriting it would lose that
+            # change unseen; it is a conflict like any other.
+            ids = [op.source_pgh_id for op in batch if op.source_pgh_id is not None]
+            written = sql.SQL('WITH "pgh_w" AS ({} RETURNING 1) SELECT count(*) FROM "pgh_w"').format(
+                restore_sql(tracking, ids, overwrite=False)
+            )
+            count = int(str(db.fetch_all(conn, written)[0][0]))
+            if count != len(ids):
+                shown = ", ".join(repr(op.pk) for op in batch[:10])
+                raise RevertConflictError(
+                    f"cannot revert context {context_id}: {len(ids) - count} row(s) of {tracking.table.qualified_name} that the "
+                    f"context deleted were re-created by another transaction while the revert ran (among {shown}). "
+                    "Nothing was written; run the revert again to see the conflicts, or pass force=True to "
+                    "overwrite them"
+                )
         batch.clear()
 
     for op in operations:
-        same = batch and batch[0].model == op.model and (batch[0].kind == DELETE) == (op.kind == DELETE)
+        same = batch and batch[0].model == op.model and batch[0].kind == op.kind
         if not same or len(batch) >= _BATCH:
             flush()
         batch.append(op)
@@ -713,8 +789,8 @@ def revert_context(
     if dry_run:
         with db.transaction(conn):
             operations, conflicts, sources = _plan(conn, trackings, ctx, lock=False)
-            ranks = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
-        return RevertPlan(ctx, tuple(_execution_order(operations, ranks)), tuple(conflicts))
+            order = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
+        return RevertPlan(ctx, tuple(_execution_order(operations, order)), tuple(conflicts))
     # A new context even inside a caller's (a request reverting a job): the revert must be
     # told apart from the caller's own changes and must not add to its metadata, yet it
     # keeps the caller's metadata (who reverted, from which request).
@@ -723,8 +799,8 @@ def revert_context(
     with new_context(**metadata) as active:
         with db.transaction(conn):
             operations, conflicts, sources = _plan(conn, trackings, ctx, lock=True)
-            ranks = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
-            ordered = tuple(_execution_order(operations, ranks))
+            order = _table_order(conn, [(s.tracking.table.schema, s.tracking.table.name) for s in sources])
+            ordered = tuple(_execution_order(operations, order))
             if conflicts and not force:
                 shown = "; ".join(f"{c.table} {c.pk!r}: {c.reason}" for c in conflicts[:10])
                 more = f" (and {len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
@@ -733,5 +809,5 @@ def revert_context(
                     "Nothing was written; pass force=True to overwrite them, or dry_run=True to inspect the plan"
                 )
             with transport.applied(conn):
-                _apply(conn, ordered, sources)
+                _apply(conn, ctx, ordered, sources, force=force)
         return RevertPlan(ctx, ordered, tuple(conflicts), applied=True, revert_context_id=active.id)

@@ -153,13 +153,14 @@ def test_dry_run_plans_without_writing(conn, library):
     plan = revert.revert_context(conn, library, str(ctx), dry_run=True)
     assert not plan.applied and plan.revert_context_id is None
     assert snapshot(conn, "authors", "books", "reviews") == state
-    # Re-inserts first, then updates, then deletes.
+    # Updates, then re-inserts into a table no foreign key references (reviews), then
+    # deletes from a referenced one (authors).
     assert [(op.kind, op.table, op.pk) for op in plan.operations] == [
-        ("insert", "public.reviews", str(uuid.UUID(conn.execute("SELECT md5('r2')").fetchone()[0]))),
         ("update", "public.books", 1),
+        ("insert", "public.reviews", str(uuid.UUID(conn.execute("SELECT md5('r2')").fetchone()[0]))),
         ("delete", "public.authors", 51),
     ]
-    assert plan.operations[1].values == {
+    assert plan.operations[0].values == {
         "id": 1,
         "author_id": 2,
         "title": "book 1",
