@@ -398,6 +398,12 @@ def revert_command(
                 f"[green]Reverted[/green] context {plan.context_id}: {_summary(plan)}. "
                 f"Recorded under context {plan.revert_context_id}."
             )
+        elif refused and dry_run:
+            console.print(
+                f"Dry run: {len(plan.conflicts)} row{'s' if len(plan.conflicts) != 1 else ''} changed after the "
+                "context, so a run without --force would refuse; with --force it would write "
+                f"{_summary(plan)}. Nothing was written."
+            )
         elif refused:
             err_console().print(
                 f"[red]Not reverted[/red]: {len(plan.conflicts)} row{'s' if len(plan.conflicts) != 1 else ''} "

@@ -101,6 +101,12 @@ def test_revert(dsn, conn, items):
     assert conn.execute("SELECT * FROM items ORDER BY id").fetchall() == before
 
     conn.execute("UPDATE items SET name = 'apple pie' WHERE id = 1")
+    dry = run(dsn, "revert", "--context", str(active.id), "--dry-run")  # a dry run still exits 0
+    assert "Not reverted" not in dry.output
+    assert (
+        "Dry run: 1 row changed after the context, so a run without --force would refuse; with --force it would "
+        "write 1 to re-insert, 1 to update, 1 to delete. Nothing was written." in " ".join(dry.output.split())
+    )
     refused = run(dsn, "revert", "--context", str(active.id), exit_code=1)
     assert "changed again after the context" in refused.output
     assert "Nothing was written" in refused.stderr
