@@ -88,6 +88,11 @@ def test_retention_asks_before_deleting(monkeypatch):
     with pytest.raises(CommandError, match="nothing deleted"):
         _run("pghistory_retention", "testapp.Document", "--before", "2999-01-01T00:00:00+00:00")
     assert m.DocumentEvent.objects.count() == 1
+    monkeypatch.undo()
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal to answer (a job): was an EOFError traceback
+    with pytest.raises(CommandError, match=r"^nothing deleted: no answer .*stdin is closed.*pass --yes"):
+        _run("pghistory_retention", "testapp.Document", "--before", "2999-01-01T00:00:00+00:00")
+    assert m.DocumentEvent.objects.count() == 1
 
 
 def test_retention_with_contexts_deletes_the_context_rows_left_without_events():
@@ -125,6 +130,11 @@ def test_partitions_command_converts_then_retention_drops_whole_months(monkeypat
     assert kind() == "r"  # migrate created it unpartitioned; converting asks first
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     with pytest.raises(CommandError, match="nothing converted"):
+        _run("pghistory_partitions", "testapp.Diary", "--convert")
+    assert kind() == "r"
+    monkeypatch.undo()
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal to answer (a job)
+    with pytest.raises(CommandError, match=r"^nothing converted: no answer .*stdin is closed.*pass --yes"):
         _run("pghistory_partitions", "testapp.Diary", "--convert")
     assert kind() == "r"
     out = _run("pghistory_partitions", "testapp.Diary", "--convert", "--yes")

@@ -14,7 +14,7 @@ from django.db import connections, models
 
 from pghistory_core import Tracking, db
 
-__all__ = ["tracked_model", "trackings_of", "driver_connection"]
+__all__ = ["confirm", "tracked_model", "trackings_of", "driver_connection"]
 
 
 def tracked_model(label: str) -> type[models.Model]:
@@ -41,3 +41,15 @@ def driver_connection(alias: str) -> db.Connection:
     raw = connection.connection
     assert raw is not None  # ensure_connection() opened it
     return raw  # type: ignore[no-any-return]
+
+
+def confirm(question: str, refused: str) -> None:
+    """Ask *question* (``[y/N]``) on the terminal; anything but yes raises a CommandError
+    saying *refused*. Without a terminal to answer (stdin closed, as in a job), the same
+    error says to pass ``--yes``, instead of an ``EOFError`` traceback."""
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        raise CommandError(f"{refused}: no answer to the question (stdin is closed); pass --yes to skip it") from None
+    if answer.strip().lower() not in ("y", "yes"):
+        raise CommandError(refused)

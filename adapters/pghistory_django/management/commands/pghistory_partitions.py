@@ -17,7 +17,7 @@ from django.db import DEFAULT_DB_ALIAS
 import pghistory_core as ph
 from pghistory_core import partitions
 from pghistory_core.retention import parse_before
-from pghistory_django.management.commands._shared import driver_connection, tracked_model, trackings_of
+from pghistory_django.management.commands._shared import confirm, driver_connection, tracked_model, trackings_of
 
 EXAMPLE = "e.g. 2024-05-01T00:00:00+00:00"
 
@@ -58,9 +58,7 @@ class Command(BaseCommand):
                 plain = [t for t in chosen if partitions.is_plain(conn, t)]
                 if plain and not options["yes"]:
                     listed = ", ".join(f"{t.event_schema_name}.{t.event_table_name}" for t in plain)
-                    answer = input(f"Partition {listed} in place? Each is locked while it is converted. [y/N] ")
-                    if answer.strip().lower() not in ("y", "yes"):
-                        raise CommandError("nothing converted")
+                    confirm(f"Partition {listed} in place? Each is locked while it is converted.", "nothing converted")
                 for tracking in plain:
                     old = partitions.partition_existing(conn, tracking)
                     self.stdout.write(f"{tracking.event_schema_name}.{tracking.event_table_name}: partitioned, "

@@ -14,7 +14,7 @@ from django.db import DEFAULT_DB_ALIAS
 import pghistory_core as ph
 from pghistory_core.render import CONTEXT_TABLE
 from pghistory_core.retention import BATCH_SIZE, parse_before
-from pghistory_django.management.commands._shared import driver_connection, tracked_model, trackings_of
+from pghistory_django.management.commands._shared import confirm, driver_connection, tracked_model, trackings_of
 
 EXAMPLE = "e.g. 2024-05-01T00:00:00+00:00"
 
@@ -79,11 +79,8 @@ class Command(BaseCommand):
                     f", then the unreferenced context rows of {schema}.{CONTEXT_TABLE} ({count})"
                     for schema, count in context_counts.items()
                 )
-                answer = input(
-                    f"Delete the events created before {before} from {listed}{also}? This deletes history. [y/N] "
-                )
-                if answer.strip().lower() not in ("y", "yes"):
-                    raise CommandError("nothing deleted")
+                confirm(f"Delete the events created before {before} from {listed}{also}? This deletes history.",
+                        "nothing deleted")
             deleted = ph.delete_events(conn, trackings, before, batch_size=options["batch_size"], detach=options["detach"])
             contexts_deleted = {
                 schema: ph.delete_unreferenced_contexts(
