@@ -7,17 +7,27 @@ writes one event per existing row under a label of the tracking (typically a
 
 The rows are read in primary-key order in batches (keyset: each batch starts after the last
 key of the one before, so every batch is an index range scan, however far the backfill has
-gone), one ``INSERT ... SELECT`` per batch, each batch in its own transaction (a savepoint
-inside the caller's transaction). With ``skip_existing`` (the default) a row that already
-has an event in the event table is skipped, so a backfill that stopped half-way can simply
-be run again. A row inserted while the backfill runs is recorded by its trigger; if that
-transaction has not committed when its batch passes, the row gets both events.
+gone), each batch in its own transaction (a savepoint inside the caller's transaction).
+With ``skip_existing`` (the default) a row that already has an event in the event table is
+skipped, so a backfill that stopped half-way can simply be run again.
+
+Concurrent writers. A batch first locks its rows (``FOR SHARE``), waiting for transactions
+changing them, then, in a second statement (a new snapshot under READ COMMITTED), writes
+their events with ``INSERT ... SELECT``. So an event never holds values older than an
+update or delete that committed before it: without the lock, a batch passing a row while
+an uncommitted update or delete held it recorded the old row *after* that change's event,
+and the row read as unchanged, or as existing after its delete. A row changed while its
+batch waited has that change's event and is skipped; a row deleted meanwhile is not
+recorded; a row inserted while the backfill runs is recorded by its trigger only (with
+``skip_existing=False``, an insert committed before its batch passes gets both events).
+Writers of the batch's rows wait for the batch to commit. The lock needs the UPDATE
+privilege on the table, as ``SELECT ... FOR SHARE`` always does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pghistory_core import db, sql
 from pghistory_core.context import current
@@ -26,7 +36,7 @@ from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_insert_head, ev
 from pghistory_core.spec import DENORMALIZED, FK, Tracking
 from pghistory_core.sql import JSON
 
-__all__ = ["BackfillResult", "backfill", "backfill_batch_sql"]
+__all__ = ["BackfillResult", "backfill", "backfill_lock_sql", "backfill_write_sql"]
 
 #: Rows per batch by default: a few MB of events per transaction.
 BATCH_SIZE = 10_000
@@ -35,6 +45,7 @@ _ROW = sql.Identifier("pgh_row")
 _BATCH = sql.Identifier("pgh_batch")
 _WRITTEN = sql.Identifier("pgh_written")
 _CONTEXT = sql.Identifier("pgh_ctx")
+_LOCKED = sql.Identifier("pgh_locked")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +60,9 @@ class BackfillResult:
         return self.rows - self.events
 
 
-def _check(tracking: Tracking, label: str, batch_size: int, skip_existing: bool) -> None:
-    tracking.tracker(label)  # raises, naming the known labels, if the label is unknown
+def _check(tracking: Tracking, label: str | None, batch_size: int, skip_existing: bool) -> None:
+    if label is not None:
+        tracking.tracker(label)  # raises, naming the known labels, if the label is unknown
     where = tracking.table.qualified_name
     if not tracking.table.primary_key:
         raise ConfigurationError(f"{where} has no primary key; a backfill reads the table in key order")
@@ -63,36 +75,92 @@ def _check(tracking: Tracking, label: str, batch_size: int, skip_existing: bool)
         raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-def backfill_batch_sql(
-    tracking: Tracking, label: str, after: tuple[str, ...] | None, batch_size: int, skip_existing: bool = True
-) -> sql.Composable:
-    """One batch: the next *batch_size* rows after the key *after* (None: from the start).
+def _key_types(tracking: Tracking) -> list[str]:
+    # The column's type without typmod, and serial as its integer type (a cast target).
+    return [mirror_type(tracking.table.column(k).type) for k in tracking.table.primary_key]
 
-    Returns one row ``(rows read, events written, *last key)``, or none when no row is
-    left. Keys travel as text (``::text``, cast back to each key column's type), so any key
-    type Postgres can order works, whatever the driver makes of its values.
+
+def backfill_lock_sql(tracking: Tracking, after: tuple[str, ...] | None, batch_size: int) -> sql.Composable:
+    """A batch's first statement: the next *batch_size* keys after the key *after* (None:
+    from the start), in key order, and a ``FOR SHARE`` lock on those rows.
+
+    Returns one row: ``(keys in the batch, last key as a text array, then per key column
+    the locked rows' values as a text array)``. A row a concurrent transaction is changing
+    is waited for; a row it deleted, or whose key it moved out of the batch, is not locked
+    (its own events record it). Keys travel as text (cast back to each key column's type),
+    so any key type Postgres can order works, whatever the driver makes of its values.
     """
-    _check(tracking, label, batch_size, skip_existing)
+    _check(tracking, None, batch_size, False)
     keys = [sql.Identifier(k) for k in tracking.table.primary_key]
     table = sql.Identifier(tracking.table.schema, tracking.table.name)
-    events = event_table_ident(tracking)
-    active = current()
-
-    ctes: list[sql.Composable] = []
     key_list = sql.join(", ", keys)
     where: sql.Composable = sql.SQL("")
     if after is not None:
         if len(after) != len(keys):
             raise ConfigurationError(f"{tracking.table.qualified_name}: a key after which to continue needs {len(keys)} values, got {after!r}")
-        # The column's type without typmod, and serial as its integer type (a cast target).
-        types = [mirror_type(tracking.table.column(k).type) for k in tracking.table.primary_key]
-        bounds = [sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t)) for v, t in zip(after, types)]
+        bounds = [sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t)) for v, t in zip(after, _key_types(tracking))]
         where = sql.SQL(" WHERE ({}) > ({})").format(key_list, sql.join(", ", bounds))
-    ctes.append(
-        sql.SQL("{} AS MATERIALIZED (SELECT * FROM {}{} ORDER BY {} LIMIT {})").format(
-            _BATCH, table, where, key_list, sql.Literal(batch_size)
-        )
+    row_keys = sql.join(", ", [_ROW + sql.SQL(".") + k for k in keys])
+    # Qualified: an unqualified name in ORDER BY would mean the text output column.
+    descending = sql.join(", ", [_BATCH + sql.SQL(".") + k + sql.SQL(" DESC") for k in keys])
+    last = sql.join(", ", [_BATCH + sql.SQL(".") + k + sql.SQL("::text") for k in keys])
+    in_order = sql.join(", ", [_LOCKED + sql.SQL(".") + k for k in keys])
+    locked = sql.join(
+        ", ",
+        [sql.SQL("(SELECT array_agg({}.{}::text ORDER BY {}) FROM {})").format(_LOCKED, k, in_order, _LOCKED) for k in keys],
     )
+    return sql.SQL(
+        "WITH {batch} AS MATERIALIZED (SELECT {keys} FROM {table}{where} ORDER BY {keys} LIMIT {size}), "
+        "{locked} AS MATERIALIZED (SELECT {row_keys} FROM {table} AS {row} WHERE ({row_keys}) IN "
+        "(SELECT {keys} FROM {batch}) FOR SHARE OF {row}) "
+        "SELECT (SELECT count(*) FROM {batch}), "
+        "(SELECT ARRAY[{last}] FROM {batch} ORDER BY {descending} LIMIT 1), {locked_arrays}"
+    ).format(
+        batch=_BATCH,
+        keys=key_list,
+        table=table,
+        where=where,
+        size=sql.Literal(batch_size),
+        locked=_LOCKED,
+        row_keys=row_keys,
+        row=_ROW,
+        last=last,
+        descending=descending,
+        locked_arrays=locked,
+    )
+
+
+def backfill_write_sql(
+    tracking: Tracking, label: str, locked: Sequence[Sequence[str]], skip_existing: bool = True
+) -> sql.Composable:
+    """A batch's second statement: one event labelled *label* for each row whose key is in
+    *locked* (one text array per key column, as :func:`backfill_lock_sql` returns them),
+    skipping rows that already have an event when *skip_existing*. Returns one row: the
+    number of events written.
+
+    A statement of its own, so its snapshot is taken after the rows were locked: it reads
+    the values concurrent transactions committed meanwhile, and sees their events.
+    """
+    _check(tracking, label, 1, skip_existing)
+    keys = [sql.Identifier(k) for k in tracking.table.primary_key]
+    table = sql.Identifier(tracking.table.schema, tracking.table.name)
+    events = event_table_ident(tracking)
+    active = current()
+    if len(locked) != len(keys):
+        raise ConfigurationError(f"{tracking.table.qualified_name}: locked keys need {len(keys)} arrays, got {len(locked)}")
+
+    unnested = sql.Identifier("pgh_u")
+    columns = [sql.Identifier(f"pgh_k{i}") for i in range(len(keys))]
+    casts = sql.join(
+        ", ", [sql.SQL("CAST({}.{} AS {})").format(unnested, c, sql.SQL(t)) for c, t in zip(columns, _key_types(tracking))]
+    )
+    arrays = sql.join(", ", [sql.SQL("{}::text[]").format(sql.Literal([str(v) for v in values])) for values in locked])
+    row_keys = sql.join(", ", [_ROW + sql.SQL(".") + k for k in keys])
+    ctes: list[sql.Composable] = [
+        sql.SQL("{} AS MATERIALIZED (SELECT * FROM {} AS {} WHERE ({}) IN (SELECT {} FROM unnest({}) AS {}({})))").format(
+            _BATCH, table, _ROW, row_keys, casts, arrays, unnested, sql.join(", ", columns)
+        )
+    ]
 
     context_id: sql.Composable = sql.SQL("NULL")
     context_meta: sql.Composable = sql.SQL("NULL")
@@ -119,18 +187,12 @@ def backfill_batch_sql(
         skip = sql.SQL(' WHERE NOT EXISTS (SELECT 1 FROM {} AS "pgh_e" WHERE "pgh_e"."pgh_obj_id" = {}.{})').format(
             events, _ROW, keys[0]
         )
-    in_order = sql.join(", ", [_ROW + sql.SQL(".") + k for k in keys])
     ctes.append(
         sql.SQL("{} AS ({} SELECT {} FROM {} AS {}{}{} ORDER BY {} RETURNING 1)").format(
-            _WRITTEN, event_insert_head(tracking), sql.join(", ", values), _BATCH, _ROW, joins, skip, in_order
+            _WRITTEN, event_insert_head(tracking), sql.join(", ", values), _BATCH, _ROW, joins, skip, row_keys
         )
     )
-    # Qualified: an unqualified name in ORDER BY would mean the text output column.
-    descending = sql.join(", ", [_BATCH + sql.SQL(".") + k + sql.SQL(" DESC") for k in keys])
-    as_text = sql.join(", ", [_BATCH + sql.SQL(".") + k + sql.SQL("::text") for k in keys])
-    return sql.SQL(
-        "WITH {} SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), {} FROM {} ORDER BY {} LIMIT 1"
-    ).format(sql.join(", ", ctes), _BATCH, _WRITTEN, as_text, _BATCH, descending)
+    return sql.SQL("WITH {} SELECT count(*) FROM {}").format(sql.join(", ", ctes), _WRITTEN)
 
 
 def backfill(
@@ -155,15 +217,19 @@ def backfill(
     after: tuple[str, ...] | None = None
     while True:
         with db.transaction(conn):
-            found = db.fetch_all(conn, backfill_batch_sql(tracking, label, after, batch_size, skip_existing))
-        if not found:
+            found, last, *locked = db.fetch_all(conn, backfill_lock_sql(tracking, after, batch_size))[0]
+            written = 0
+            if isinstance(locked[0], list):  # NULL when every row of the batch is gone
+                keys = [[str(v) for v in values] for values in locked if isinstance(values, list)]
+                written = int(str(db.fetch_all(conn, backfill_write_sql(tracking, label, keys, skip_existing))[0][0]))
+        read = int(str(found))
+        if not read or not isinstance(last, list):
             break
-        read, written, *last = found[0]
-        rows += int(str(read))
-        events += int(str(written))
+        rows += read
+        events += written
         after = tuple(str(value) for value in last)
         if progress is not None:
             progress(rows, max(total, rows))
-        if int(str(read)) < batch_size:
+        if read < batch_size:
             break
     return BackfillResult(rows=rows, events=events)

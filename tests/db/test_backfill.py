@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 import pghistory_core as ph
-from tests.db.helpers import events, track
+from pghistory_core import history
+from tests.db.helpers import events, run_until_it_waits, track
 
 
 @pytest.fixture
@@ -178,3 +179,30 @@ def test_cli_backfills_the_event_tables_that_have_the_label(dsn, conn):
     missing = _cli(dsn, "--table", "nowhere", "--label", "backfill")
     assert missing.exit_code == 2 and "no tracking of table nowhere" in missing.output
     assert conn.execute("SELECT count(*) FROM shop_event").fetchone() == (24,)
+
+
+def test_rows_changed_while_a_batch_passes_are_recorded_as_they_became(conn, dsn):
+    conn.execute("CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL)")
+    conn.execute("INSERT INTO acct SELECT g, g FROM generate_series(1, 10) g")
+    table = ph.Table("acct", (ph.Column("id", "integer"), ph.Column("bal", "integer")))
+    tracking = ph.Tracking(table, (ph.InsertEvent(), ph.UpdateEvent(), ph.DeleteEvent(), ph.ManualEvent("backfill")))
+    track(conn, tracking)
+    with psycopg.connect(dsn) as writer:  # not autocommit: its changes stay uncommitted
+        writer.execute("UPDATE acct SET bal = 500 WHERE id = 5")
+        writer.execute("DELETE FROM acct WHERE id = 6")
+        writer.execute("UPDATE acct SET id = 100 WHERE id = 7")
+        backfilling = run_until_it_waits(conn, dsn, lambda c: ph.backfill(c, tracking, "backfill", batch_size=3))
+        writer.commit()
+    result = backfilling.result()
+    assert isinstance(result, ph.BackfillResult) and result.events == 7
+    # Each row has exactly one event holding its current values; the deleted row has only
+    # its delete, and reads as gone.
+    assert events(conn, "acct_event", ["id", "bal"]) == [
+        {"pgh_label": "update", "pgh_obj_id": 5, "id": 5, "bal": 500},
+        {"pgh_label": "delete", "pgh_obj_id": 6, "id": 6, "bal": 6},
+        {"pgh_label": "update", "pgh_obj_id": 100, "id": 100, "bal": 7},
+        *({"pgh_label": "backfill", "pgh_obj_id": i, "id": i, "bal": i} for i in (1, 2, 3, 4, 8, 9, 10)),
+    ]
+    now = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    as_of = [(v.values["id"], v.values["bal"]) for v in history.table_as_of(conn, [tracking], "acct", now)]
+    assert as_of == conn.execute("SELECT id, bal FROM acct ORDER BY id").fetchall()
