@@ -125,14 +125,17 @@ def delete_batch_sql(
     tracking: Tracking, before: datetime.datetime, after_id: int | None, batch_size: int
 ) -> sql.Composable:
     """One batch: delete up to *batch_size* events older than *before* with ``pgh_id`` above
-    *after_id* (None: from the first); returns one row ``(events deleted, last pgh_id)``
-    (NULL when none was left)."""
+    *after_id* (None: from the first); returns one row ``(events deleted, last pgh_id,
+    events found)`` (last is NULL when none was left). Fewer deleted than found means
+    another session deleted some of them meanwhile: only fewer *found* than *batch_size*
+    means the end."""
     table = event_table_ident(tracking)
     after = sql.SQL("") if after_id is None else sql.SQL('"pgh_id" > {} AND ').format(sql.Literal(after_id))
     return sql.SQL(
         'WITH "pgh_batch" AS MATERIALIZED (SELECT "pgh_id" FROM {} WHERE {}"pgh_created_at" < {} '
         'ORDER BY "pgh_id" LIMIT {}), "pgh_gone" AS (DELETE FROM {} WHERE "pgh_id" IN (SELECT "pgh_id" FROM "pgh_batch") '
-        'RETURNING 1) SELECT (SELECT count(*) FROM "pgh_gone"), (SELECT max("pgh_id") FROM "pgh_batch")'
+        'RETURNING 1) SELECT (SELECT count(*) FROM "pgh_gone"), (SELECT max("pgh_id") FROM "pgh_batch"), '
+        '(SELECT count(*) FROM "pgh_batch")'
     ).format(table, after, sql.Literal(before), sql.Literal(batch_size), table)
 
 
@@ -166,11 +169,13 @@ def delete_events(
         after_id: int | None = None
         while True:
             with db.transaction(conn):
-                count, last = db.fetch_all(conn, delete_batch_sql(tracking, before, after_id, batch_size))[0]
+                count, last, found = db.fetch_all(conn, delete_batch_sql(tracking, before, after_id, batch_size))[0]
             total += int(str(count))
             if progress is not None:
                 progress(name, total)
-            if last is None or int(str(count)) < batch_size:
+            # Not the deleted count: events a concurrent session deleted first are not
+            # deleted here, and stopping then would leave the older events behind.
+            if last is None or int(str(found)) < batch_size:
                 break
             after_id = int(str(last))
         deleted[name] = total

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import pghistory_core as ph
 from pghistory_cli.main import cli
 from pghistory_core import sql, transport
-from tests.db.helpers import track
+from tests.db.helpers import run_until_it_waits, track
 
 UTC = dt.timezone.utc
 CUT = dt.datetime(2025, 6, 1, tzinfo=UTC)
@@ -254,3 +254,14 @@ def test_cli_deletes_unreferenced_contexts_after_the_events(dsn, conn, contexts)
     conn.execute("DELETE FROM audit_link")
     plain = _cli(dsn, "--before", "2025-06-01T00:00:00+00:00", "--yes")
     assert plain.exit_code == 0 and len(_context_ids(conn)) == 4
+
+
+def test_events_another_session_deletes_meanwhile_do_not_end_the_run_early(dsn, conn, notes):
+    with psycopg.connect(dsn) as other:  # not autocommit: its delete stays uncommitted
+        other.execute("DELETE FROM note_event WHERE pgh_id = (SELECT min(pgh_id) FROM note_event)")
+        # The first batch finds that event, waits for the other session, then deletes one
+        # event fewer than it found.
+        deleting = run_until_it_waits(conn, dsn, lambda c: ph.delete_events(c, TRACKINGS[0], CUT, batch_size=40))
+        other.commit()
+    assert deleting.result() == {"public.note_event": 301}
+    assert _remaining(conn, "note_event")[:2] == (600 - 302, 0)
