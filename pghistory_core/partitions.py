@@ -8,7 +8,9 @@ partition. This module:
 - creates the range partitions ahead of time (:func:`create_partitions`; ``install`` calls
   it, and a scheduled job should, e.g. ``pghistory partitions`` daily). Rows that reached
   the DEFAULT partition because no partition covered their time yet are moved into the new
-  partition in the same transaction (they would otherwise block its creation);
+  partition in the same transaction (they would otherwise block its creation); writers of
+  the event table wait meanwhile (the parent and the DEFAULT partition are locked), so no
+  event of the new range reaches the DEFAULT partition behind the move;
 - lists them (:func:`list_partitions`);
 - drops or detaches the partitions entirely older than a cut-off
   (:func:`drop_partitions_before`, which :func:`pghistory_core.delete_events` uses: dropping
@@ -172,6 +174,14 @@ def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datet
     in_range = sql.SQL('"pgh_created_at" >= {} AND "pgh_created_at" < {}').format(sql.Literal(lower), sql.Literal(upper))
     with db.transaction(conn):
         db.lock_ddl(conn)
+        # Writers wait from here until the partition exists: an event written into the
+        # DEFAULT partition for this range after the rows were moved (or by a transaction
+        # still open when they were counted) would make the partition's creation fail
+        # ("partition constraint for default partition would be violated"). The parent
+        # first, the order writers lock in, and ONLY: the other partitions stay readable.
+        # CREATE TABLE ... PARTITION OF takes this lock on the parent anyway.
+        db.execute(conn, sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(parent))
+        db.execute(conn, sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(default))
         if any(p.overlaps(lower, upper) for p in list_partitions(conn, tracking)):
             return False
         stray = db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_range))

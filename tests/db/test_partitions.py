@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import pghistory_core as ph
 from pghistory_cli.main import cli
 from pghistory_core import partitions, sql, transport
-from tests.db.helpers import track
+from tests.db.helpers import run_until_it_waits, track
 
 UTC = dt.timezone.utc
 NOTE = ph.Table("note", (ph.Column("id", "integer"), ph.Column("body", "text")))
@@ -88,6 +88,21 @@ def test_creating_a_partition_moves_the_events_waiting_in_default(conn, notes):
         f"note_event_p{d:%Y%m%d}" for d in _months_between(dt.datetime(2020, 5, 1, tzinfo=UTC), _month(-1))
     ]
     assert [e.pgh_data["body"] for e in ph.object_history(conn, TRACKINGS, "note", 1)] == ["march", "april"]
+
+
+def test_an_event_written_into_default_while_its_partition_is_created_is_moved_too(conn, dsn, notes):
+    # The cron job lapsed: the current month has no partition, events wait in DEFAULT.
+    current = f"note_event_p{_month(0):%Y%m%d}"
+    conn.execute(sql.render(sql.SQL("DROP TABLE {}").format(sql.Identifier(current))))
+    conn.execute("INSERT INTO note VALUES (1, 'committed')")
+    with psycopg.connect(dsn) as writer:  # not autocommit: its event stays uncommitted in DEFAULT
+        writer.execute("INSERT INTO note VALUES (2, 'in flight')")
+        creating = run_until_it_waits(conn, dsn, lambda c: ph.create_partitions(c, MONTHLY))
+        writer.commit()
+    assert creating.result() == [current]
+    assert conn.execute("SELECT id, tableoid::regclass::text FROM note_event ORDER BY pgh_id").fetchall() == [
+        (1, current), (2, current)
+    ]
 
 
 def _months_between(first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
