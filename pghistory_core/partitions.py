@@ -184,6 +184,13 @@ def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datet
         db.execute(conn, sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(default))
         if any(p.overlaps(lower, upper) for p in list_partitions(conn, tracking)):
             return False
+        taken = sql.SQL("SELECT to_regclass({}) IS NOT NULL").format(sql.Literal(sql.render(table)))
+        if db.fetch_all(conn, taken)[0][0] is True:
+            raise ConfigurationError(
+                f"cannot create the partition {schema}.{name} of {schema}.{tracking.event_table_name} for "
+                f"[{lower.isoformat()}, {upper.isoformat()}): a table of that name exists and is not one of its "
+                "partitions (a partition detached by retention with detach?); rename or drop it, then run again"
+            )
         stray = db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_range))
         if stray[0][0] is not True:
             db.execute(conn, sql.SQL("CREATE TABLE {} PARTITION OF {} {}").format(table, parent, bounds))

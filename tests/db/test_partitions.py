@@ -143,6 +143,16 @@ def test_retention_can_detach_partitions_instead(conn, notes):
     assert conn.execute("SELECT body FROM note_event_p20200101 UNION ALL SELECT body FROM note_event_p20200201").fetchall() == [
         ("m1",), ("m2",)
     ]
+    # Events of a detached period that arrive later (imported history) wait in DEFAULT;
+    # its partition cannot be made again under the archive's name, and the error says why.
+    conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
+                 "VALUES ('2020-01-20+00', 'imported', 1, 1, 'late')")
+    with pytest.raises(ph.ConfigurationError, match=r"partition public\.note_event_p20200101 of public\.note_event .*"
+                       r"a table of that name exists and is not one of its partitions"):
+        ph.create_partitions(conn, MONTHLY, since=dt.datetime(2020, 1, 1, tzinfo=UTC), now=dt.datetime(2020, 12, 1, tzinfo=UTC))
+    assert conn.execute("SELECT body, tableoid::regclass::text FROM note_event WHERE pgh_label = 'imported'").fetchall() == [
+        ("late", "note_event_default")
+    ]
 
 
 def test_a_table_partitioned_differently_from_the_spec_is_refused(conn):
