@@ -188,8 +188,8 @@ def _create_one(conn: db.Connection, tracking: Tracking, name: str, lower: datet
         if db.fetch_all(conn, taken)[0][0] is True:
             raise ConfigurationError(
                 f"cannot create the partition {schema}.{name} of {schema}.{tracking.event_table_name} for "
-                f"[{lower.isoformat()}, {upper.isoformat()}): a table of that name exists and is not one of its "
-                "partitions (a partition detached by retention with detach?); rename or drop it, then run again"
+                f"[{lower.isoformat()}, {upper.isoformat()}): a table of that name already exists (a partition "
+                "detached by retention with detach, or one made by hand with other bounds); rename it, then run again"
             )
         stray = db.fetch_all(conn, sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_range))
         if stray[0][0] is not True:
@@ -261,6 +261,10 @@ def drop_partitions_before(
     """Drop (or, with *detach*, detach and keep as ordinary tables) the range partitions of
     *tracking*'s event table whose every event is older than *before* (upper bound at or
     before it), each in its own transaction. Returns the events each held, by name."""
+    if not isinstance(before, datetime.datetime) or before.tzinfo is None:
+        raise ConfigurationError(
+            f"before must be a timezone-aware datetime (partition bounds are instants), got {before!r}"
+        )
     parent = event_table_ident(tracking)
     removed: dict[str, int] = {}
     for name, table in _expired(conn, tracking, before):

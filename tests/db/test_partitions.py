@@ -148,7 +148,7 @@ def test_retention_can_detach_partitions_instead(conn, notes):
     conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
                  "VALUES ('2020-01-20+00', 'imported', 1, 1, 'late')")
     with pytest.raises(ph.ConfigurationError, match=r"partition public\.note_event_p20200101 of public\.note_event .*"
-                       r"a table of that name exists and is not one of its partitions"):
+                       r"a table of that name already exists \(a partition detached by retention"):
         ph.create_partitions(conn, MONTHLY, since=dt.datetime(2020, 1, 1, tzinfo=UTC), now=dt.datetime(2020, 12, 1, tzinfo=UTC))
     assert conn.execute("SELECT body, tableoid::regclass::text FROM note_event WHERE pgh_label = 'imported'").fetchall() == [
         ("late", "note_event_default")
@@ -178,6 +178,9 @@ def test_bad_partition_settings_are_refused_by_name():
         partitions.create_partitions(None, ph.Tracking(NOTE))  # type: ignore[arg-type]  # refused before any query
     with pytest.raises(ph.ConfigurationError, match="ahead must be a non-negative integer"):
         partitions.create_partitions(None, MONTHLY, ahead=-1)  # type: ignore[arg-type]
+    for naive in (dt.datetime(2030, 1, 1), "2030-01-01T00:00:00+00:00"):
+        with pytest.raises(ph.ConfigurationError, match="before must be a timezone-aware datetime"):
+            partitions.drop_partitions_before(None, MONTHLY, naive)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
