@@ -218,14 +218,18 @@ def backfill(
     while True:
         with db.transaction(conn):
             found, last, *locked = db.fetch_all(conn, backfill_lock_sql(tracking, after, batch_size))[0]
-            written = 0
+            written = held = 0
             if isinstance(locked[0], list):  # NULL when every row of the batch is gone
                 keys = [[str(v) for v in values] for values in locked if isinstance(values, list)]
+                held = len(keys[0])
                 written = int(str(db.fetch_all(conn, backfill_write_sql(tracking, label, keys, skip_existing))[0][0]))
         read = int(str(found))
         if not read or not isinstance(last, list):
             break
-        rows += read
+        # Rows read: those locked. A row deleted, or whose key moved, while the batch waited
+        # for its writer is not read here (its own events record it; a moved row is read
+        # again under its new key if that comes later in key order).
+        rows += held
         events += written
         after = tuple(str(value) for value in last)
         if progress is not None:
