@@ -30,12 +30,10 @@ the before-state back (insert or update, by primary key). The net effect equals 
 every event in reverse order, with one statement per table and kind instead of one per
 event. The operations are ordered so that every foreign key holds after each statement,
 whichever transactions of the context the changes came from (a job's context often spans
-many): deletes from tables no foreign key references, re-inserts into referenced tables
-(referenced before referencing, read from the catalog), updates, re-inserts into the
-other tables, then the remaining deletes (referencing tables first); see :func:`_phase`.
-(Ordering by transaction, newest first, is not enough: an object gets one operation for
-all its events, so a parent created in one transaction and changed in a later one would
-be deleted before the child created in between.)
+many), and otherwise like undoing the transactions newest first (see
+:func:`_execution_order`). Ordering by transaction alone is not enough: an object gets one
+operation for all its events, so a parent created in one transaction and changed in a
+later one was deleted before the child created in between.
 
 Conflicts: an object conflicts when an event of another context follows the context's
 last event for it, or when the current row differs from the context's last recorded
@@ -57,7 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import graphlib
+import heapq
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -123,8 +121,8 @@ class RevertOperation:
     the values before the context) or ``delete`` (remove a row the context created).
     ``source_pgh_id`` is the event of ``model`` whose values are written (None for a
     delete); ``values`` are those values as JSON. ``key_pgh_id`` is an event carrying the
-    object's key. ``last_created_at``/``last_pgh_id`` locate the context's last event for
-    the object.
+    object's key, its first event under the context (created at ``first_created_at``);
+    ``last_created_at``/``last_pgh_id`` locate the context's last event for the object.
     """
 
     kind: str
@@ -136,6 +134,7 @@ class RevertOperation:
     values: dict[str, object] | None
     last_created_at: datetime.datetime
     last_pgh_id: int
+    first_created_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,9 +349,10 @@ def _plan_sql(source: _Source, context_id: uuid.UUID) -> sql.Composable:
         '(array_agg({x}."pgh_id" ORDER BY {x}."pgh_id"))[1:2] AS "pgh_ids", '
         '(array_agg({x}."pgh_label" ORDER BY {x}."pgh_id"))[1:2] AS "pgh_labels", '
         'max({x}."pgh_id") AS "pgh_last_id", max({x}."pgh_created_at") AS "pgh_last_at", '
+        '(array_agg({x}."pgh_created_at" ORDER BY {x}."pgh_id"))[1] AS "pgh_first_at", '
         'max({x}."pgh_id") FILTER (WHERE {x}."pgh_label" = ANY({state}::text[])) AS "pgh_after_id" '
         'FROM {events} AS {x} WHERE {x}."pgh_context_id" = {ctx} GROUP BY {xkeys}) '
-        'SELECT {k}."pgh_obj", {k}."pgh_ids", {k}."pgh_labels", {k}."pgh_last_id", {k}."pgh_last_at", '
+        'SELECT {k}."pgh_obj", {k}."pgh_ids", {k}."pgh_labels", {k}."pgh_last_id", {k}."pgh_last_at", {k}."pgh_first_at", '
         '{k}."pgh_after_id", {a}."pgh_label", {p}."pgh_id", {p}."pgh_label", '
         'EXISTS (SELECT FROM {events} AS {l} WHERE {l_same} AND {l}."pgh_id" > {k}."pgh_last_id" '
         'AND {l}."pgh_context_id" IS DISTINCT FROM {ctx}), '
@@ -421,17 +421,6 @@ def _foreign_keys_sql(tables: Sequence[tuple[str, str]]) -> sql.Composable:
     ).format(pairs=pairs)
 
 
-def _referenced_sql(tables: Sequence[tuple[str, str]]) -> sql.Composable:
-    """The given tables that a foreign key of any table (tracked or not) references."""
-    pairs = sql.join(", ", [sql.SQL("({}, {})").format(sql.Literal(s), sql.Literal(t)) for s, t in tables])
-    return sql.SQL(
-        "SELECT DISTINCT ps.nspname::text, pc.relname::text FROM pg_catalog.pg_constraint AS k "
-        "JOIN pg_catalog.pg_class AS pc ON pc.oid = k.confrelid "
-        "JOIN pg_catalog.pg_namespace AS ps ON ps.oid = pc.relnamespace "
-        "WHERE k.contype = 'f' AND (ps.nspname, pc.relname) IN ({pairs})"
-    ).format(pairs=pairs)
-
-
 def _paired_old(tracking: Tracking, new_label: str, old_label: str) -> bool:
     """Whether an OLD-row update tracker fires on exactly the updates a NEW-row one does."""
     trackers = {t.label: t for t in tracking.trackers if isinstance(t, RowEvent)}
@@ -470,6 +459,7 @@ class _ObjectRow:
     labels: tuple[str, ...]  # and their labels
     last_id: int
     last_at: datetime.datetime
+    first_at: datetime.datetime  # the time of the object's first event under the context
     after_id: int | None  # the context's last state event (NEW row, manual or delete)
     after_label: str | None
     prev_id: int | None  # the object's last state event before the context
@@ -480,17 +470,18 @@ class _ObjectRow:
 
     @classmethod
     def parse(cls, row: Sequence[object]) -> _ObjectRow:
-        obj, ids, labels, last_id, last_at, after_id, after_label, prev_id, prev_label, later, exists, matches = row
+        obj, ids, labels, last_id, last_at, first_at, after_id, after_label, prev_id, prev_label, later, exists, matches = row
         if not isinstance(ids, (list, tuple)) or not isinstance(labels, (list, tuple)):
             raise TypeError(f"expected arrays from the database, got {ids!r} and {labels!r}")
-        if not isinstance(last_at, datetime.datetime):
-            raise TypeError(f"expected a timestamp from the database, got {last_at!r}")
+        if not isinstance(last_at, datetime.datetime) or not isinstance(first_at, datetime.datetime):
+            raise TypeError(f"expected timestamps from the database, got {last_at!r} and {first_at!r}")
         return cls(
             pk=_json(obj),
             ids=tuple(_int(i) for i in ids),
             labels=tuple(str(label) for label in labels),
             last_id=_int(last_id),
             last_at=last_at,
+            first_at=first_at,
             after_id=None if after_id is None else _int(after_id),
             after_label=None if after_label is None else str(after_label),
             prev_id=None if prev_id is None else _int(prev_id),
@@ -585,6 +576,7 @@ def _plan_table(conn: db.Connection, source: _Source, context_id: uuid.UUID) -> 
                 values=values.get(before_id) if before_id is not None else None,
                 last_created_at=row.last_at,
                 last_pgh_id=row.last_id,
+                first_created_at=row.first_at,
             )
         )
     return planned
@@ -602,61 +594,147 @@ def _key(pk: object) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class _Order:
-    """What the execution order needs from the catalog: each table's rank (referenced
-    tables before referencing ones; foreign-key cycles keep the given order) and the
-    tables some foreign key (from any table) references."""
+    """The foreign keys between the tables a revert writes, from the catalog: for each
+    table, the tables it references (``parents``) and the group of tables it shares a
+    foreign-key cycle with (``cycle``: its own name alone when it is in none; a table that
+    references itself is in a cycle with itself)."""
 
-    ranks: dict[str, int]
-    referenced: frozenset[str]
+    parents: dict[str, frozenset[str]]
+    cycle: dict[str, frozenset[str]]
+    self_referencing: frozenset[str]
 
 
 def _table_order(conn: db.Connection, tables: Sequence[tuple[str, str]]) -> _Order:
     names = [f"{s}.{t}" for s, t in tables]
-    graph: dict[str, set[str]] = {name: set() for name in names}
-    if not tables:
-        return _Order({}, frozenset())
-    for cs, ct, ps, pt in db.fetch_all(conn, _foreign_keys_sql(tables)):
-        child, parent = f"{cs}.{ct}", f"{ps}.{pt}"
-        if child in graph and child != parent:
-            graph[child].add(parent)
-    referenced = frozenset(f"{s}.{t}" for s, t in db.fetch_all(conn, _referenced_sql(tables)))
-    try:
-        order = list(graphlib.TopologicalSorter(graph).static_order())
-    except graphlib.CycleError:
-        order = names
-    return _Order({name: index for index, name in enumerate(order)}, referenced)
+    parents: dict[str, set[str]] = {name: set() for name in names}
+    selfish: set[str] = set()
+    if tables:
+        for cs, ct, ps, pt in db.fetch_all(conn, _foreign_keys_sql(tables)):
+            child, parent = f"{cs}.{ct}", f"{ps}.{pt}"
+            if child == parent:
+                selfish.add(child)
+            elif child in parents:
+                parents[child].add(parent)
+
+    def reaches(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for parent in parents.get(todo.pop(), ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        return seen
+
+    ancestors = {name: reaches(name) for name in names}
+    cycle = {name: frozenset({name} | {o for o in ancestors[name] if name in ancestors.get(o, set())}) for name in names}
+    return _Order({n: frozenset(p) for n, p in parents.items()}, cycle, frozenset(selfish))
 
 
-def _phase(op: RevertOperation, order: _Order) -> int:
-    """When an operation runs. Every foreign key holds after each statement:
+_KIND_ORDER = {DELETE: 0, UPDATE: 1, INSERT: 2}
 
-    0. deletes of rows no foreign key can point at (their table is referenced by none);
-    1. re-inserts into referenced tables (a row's before-state only references rows that
-       existed before the context: present now, or re-inserted here first);
-    2. updates (what their before-state references exists again; what their current
-       state references is not deleted yet);
-    3. re-inserts into tables no foreign key references;
-    4. deletes of the other rows the context created (referencing tables first).
 
-    Rows of unreferenced tables go first (deletes) and last (re-inserts) so that a unique
-    value the context moved between rows (one row deleted or changed, another created
-    with its value) is free again when the before-state is written back."""
-    leaf = op.table not in order.referenced
-    if op.kind == DELETE:
-        return 0 if leaf else 4
-    if op.kind == INSERT:
-        return 3 if leaf else 1
-    return 2
+def _anchor(op: RevertOperation) -> datetime.datetime:
+    """The time of the event an operation undoes, in a replay of the context backwards: a
+    delete undoes the object's first event (its insert), an update returns it to its state
+    before its first event, a re-insert undoes its last event (its delete)."""
+    if op.kind == INSERT or op.first_created_at is None:
+        return op.last_created_at
+    return op.first_created_at
 
 
 def _execution_order(operations: Iterable[RevertOperation], order: _Order) -> list[RevertOperation]:
-    def key(op: RevertOperation) -> tuple[int, int, float, int]:
-        rank = order.ranks.get(op.table, 0)
-        # Re-inserts and updates: referenced tables first; deletes: referencing tables first.
-        table_rank = -rank if op.kind == DELETE else rank
-        return (_phase(op, order), table_rank, -op.last_created_at.timestamp(), -op.last_pgh_id)
+    """Operations in an order that keeps every foreign key valid after each statement, and
+    otherwise as close as possible to undoing the context's transactions newest first.
 
-    return sorted(operations, key=key)
+    Foreign keys give hard rules between groups of operations (a table and a kind), for
+    each table C referencing a table P outside C's cycle: re-inserts into P come before
+    re-inserts into and updates of C (a before-state references only rows that existed
+    before the context, maybe re-inserted), and updates of and deletes from C come before
+    deletes from P (a row the context created may be referenced until then). Inside a
+    foreign-key cycle (or a self-referencing table) the groups go re-inserts, updates,
+    deletes. Among the operations those rules allow, the one whose undone event is newest
+    runs first (:func:`_anchor`): a unique value the context moved from one row to another
+    in separate transactions is free again when its first owner is written back. Ties (one
+    transaction) go deletes, updates, re-inserts, which frees unique values first.
+    Consecutive operations of one table and kind form one statement."""
+    ops = list(operations)
+    groups: dict[tuple[str, str], list[RevertOperation]] = {}
+    for op in ops:
+        groups.setdefault((op.table, op.kind), []).append(op)
+    preds: dict[tuple[str, str], set[tuple[str, str]]] = {g: set() for g in groups}
+
+    def edge(before: tuple[str, str], after: tuple[str, str]) -> None:
+        if before in groups and after in groups and before != after:
+            preds[after].add(before)
+
+    for table in {t for t, _ in groups}:
+        cycle = order.cycle.get(table, frozenset({table}))
+        for parent in order.parents.get(table, frozenset()):
+            if parent in cycle:
+                continue
+            edge((parent, INSERT), (table, INSERT))
+            edge((parent, INSERT), (table, UPDATE))
+            edge((table, UPDATE), (parent, DELETE))
+            edge((table, DELETE), (parent, DELETE))
+        if len(cycle) > 1 or table in order.self_referencing:
+            for other in cycle:
+                edge((other, INSERT), (table, UPDATE))
+                edge((other, INSERT), (table, DELETE))
+                edge((other, UPDATE), (table, DELETE))
+
+    succs: dict[tuple[str, str], list[tuple[str, str]]] = {g: [] for g in groups}
+    for group, before in preds.items():
+        for b in before:
+            succs[b].append(group)
+    # A group that others wait for is as urgent as the newest operation waiting for it
+    # (transitively): otherwise an old delete of a child would hold back a newer delete of
+    # its parent behind older re-inserts, which may need the value that delete frees.
+    newest = {g: max(_anchor(op).timestamp() for op in members) for g, members in groups.items()}
+    urgency: dict[tuple[str, str], float] = {}
+
+    def urgent(group: tuple[str, str], seen: frozenset[tuple[str, str]] = frozenset()) -> float:
+        if group not in urgency:
+            later = [urgent(after, seen | {group}) for after in succs[group] if after not in seen]
+            urgency[group] = max([newest[group], *later])
+        return urgency[group]
+
+    def priority(op: RevertOperation) -> tuple[float, int, str, int]:
+        inherited = max([_anchor(op).timestamp(), *(urgent(after) for after in succs[(op.table, op.kind)])])
+        return (-inherited, _KIND_ORDER[op.kind], op.table, -op.last_pgh_id)
+
+    waiting = {g: len(p) for g, p in preds.items()}
+    left = {g: len(members) for g, members in groups.items()}
+    heap: list[tuple[tuple[float, int, str, int], int, RevertOperation]] = []
+    serial = 0  # ties never compare operations
+
+    def release(group: tuple[str, str]) -> None:
+        nonlocal serial
+        for op in groups[group]:
+            heapq.heappush(heap, (priority(op), serial, op))
+            serial += 1
+
+    for group, count in waiting.items():
+        if count == 0:
+            release(group)
+    result: list[RevertOperation] = []
+    while heap:
+        _, _, op = heapq.heappop(heap)
+        result.append(op)
+        group = (op.table, op.kind)
+        left[group] -= 1
+        if left[group] == 0:
+            for after in succs[group]:
+                waiting[after] -= 1
+                if waiting[after] == 0:
+                    release(after)
+    if len(result) != len(ops):
+        # A cycle among groups (not expected from the rules above): keep every operation,
+        # in the safest general order.
+        done = {id(op) for op in result}
+        rest = sorted((op for op in ops if id(op) not in done), key=lambda op: (2 - _KIND_ORDER[op.kind], op.table))
+        result.extend(rest)
+    return result
 
 
 def _plan(

@@ -153,12 +153,12 @@ def test_dry_run_plans_without_writing(conn, library):
     plan = revert.revert_context(conn, library, str(ctx), dry_run=True)
     assert not plan.applied and plan.revert_context_id is None
     assert snapshot(conn, "authors", "books", "reviews") == state
-    # Updates, then re-inserts into a table no foreign key references (reviews), then
-    # deletes from a referenced one (authors).
+    # One transaction: deletes, updates, re-inserts, except that books (referencing
+    # authors) is updated before any author is deleted.
     assert [(op.kind, op.table, op.pk) for op in plan.operations] == [
         ("update", "public.books", 1),
-        ("insert", "public.reviews", str(uuid.UUID(conn.execute("SELECT md5('r2')").fetchone()[0]))),
         ("delete", "public.authors", 51),
+        ("insert", "public.reviews", str(uuid.UUID(conn.execute("SELECT md5('r2')").fetchone()[0]))),
     ]
     assert plan.operations[0].values == {
         "id": 1,
@@ -169,7 +169,7 @@ def test_dry_run_plans_without_writing(conn, library):
         "published": "2020-01-02T00:00:00+00:00",
         "tags": ["t", 1],
     }
-    assert plan.operations[2].values is None
+    assert plan.operations[1].values is None
 
 
 def test_conflicts_are_reported_and_nothing_is_written(conn, library):

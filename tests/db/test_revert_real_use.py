@@ -22,7 +22,7 @@ TRACKINGS = [ph.Tracking(PARENT, FULL), ph.Tracking(CHILD, FULL), ph.Tracking(US
 
 @pytest.fixture
 def related(conn: psycopg.Connection) -> list[ph.Tracking]:
-    conn.execute("CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL)")
+    conn.execute("CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL UNIQUE)")
     conn.execute("CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent, v text)")
     conn.execute("CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL UNIQUE)")
     ph.install(conn, TRACKINGS)
@@ -87,13 +87,28 @@ def test_a_child_moved_to_a_parent_created_later_in_the_job(conn, related):
     assert contents(conn) == before
 
 
-def test_a_unique_value_moved_to_a_new_row_in_one_transaction(conn, related):
+@pytest.mark.parametrize(
+    "transactions",
+    [
+        pytest.param(
+            (("UPDATE users SET email = 'old@example.com' WHERE id = 1", "INSERT INTO users VALUES (2, 'x@example.com')"),),
+            id="changed-then-taken-in-one-transaction",
+        ),
+        pytest.param(
+            (("UPDATE parent SET name = 'old' WHERE id = 1",), ("INSERT INTO parent VALUES (2, 'x')",)),
+            id="referenced-table-changed-then-taken",
+        ),
+        pytest.param(
+            (("DELETE FROM parent WHERE id = 1",), ("INSERT INTO parent VALUES (2, 'x')",)),
+            id="referenced-table-deleted-then-taken",
+        ),
+    ],
+)
+def test_a_unique_value_the_context_moved_to_a_new_row(conn, related, transactions):
     conn.execute("INSERT INTO users VALUES (1, 'x@example.com')")
+    conn.execute("INSERT INTO parent VALUES (1, 'x')")
     before = contents(conn)
-    ctx = job(
-        conn,
-        ("UPDATE users SET email = 'old@example.com' WHERE id = 1", "INSERT INTO users VALUES (2, 'x@example.com')"),
-    )
+    ctx = job(conn, *transactions)
     ph.revert_context(conn, related, ctx)
     assert contents(conn) == before
 
