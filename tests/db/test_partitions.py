@@ -134,6 +134,35 @@ def test_retention_drops_whole_partitions_and_deletes_the_rest(conn, notes):
     assert ph.delete_events(conn, MONTHLY, cut) == {"public.note_event": 0}
 
 
+@pytest.mark.parametrize(
+    ("interval", "cut", "names"),
+    [
+        ("day", "2024-01-03", ["note_event_p20240103", "note_event_p20240104"]),
+        ("week", "2024-01-08", ["note_event_p20240108", "note_event_p20240115"]),  # Mondays
+        ("year", "2025-01-01", ["note_event_p20250101"]),
+    ],
+)
+def test_other_intervals_cut_exactly_on_a_bound_keep_the_event_at_it(conn, interval, cut, names):
+    conn.execute("CREATE TABLE note (id integer PRIMARY KEY, body text)")
+    tracking = ph.Tracking(NOTE, (ph.InsertEvent(),), partition=interval)
+    track(conn, tracking)
+    # One event a day from 2023-12-30 to 2025-01-02, at midnight UTC; none has a partition yet.
+    conn.execute("INSERT INTO note_event (pgh_created_at, pgh_label, pgh_obj_id, id, body) "
+                 "SELECT timestamptz '2023-12-30 00:00+00' + g * interval '1 day', 'insert', g, g, 'x' "
+                 "FROM generate_series(0, 369) g")
+    created = ph.create_partitions(conn, tracking, since=dt.datetime(2023, 12, 30, tzinfo=UTC), ahead=1,
+                                   now=dt.datetime.fromisoformat(cut + "T00:00:00+00:00"))
+    assert created[-len(names):] == names  # the period of the cut-off, and one ahead
+    at = dt.datetime.fromisoformat(cut + "T00:00:00+00:00")
+    older = conn.execute("SELECT count(*) FROM note_event WHERE pgh_created_at < %s", (at,)).fetchone()[0]
+    assert ph.delete_events(conn, tracking, at, batch_size=3) == {"public.note_event": older}
+    # Every partition before the cut-off was dropped whole (install's, for the current
+    # period and after, stay); the event at the cut-off stays.
+    left = ph.list_partitions(conn, tracking)[1:]
+    assert [p.name for p in left][: len(names)] == names and left[0].lower == at
+    assert conn.execute("SELECT min(pgh_created_at), count(*) FROM note_event").fetchone() == (at, 370 - older)
+
+
 def test_retention_can_detach_partitions_instead(conn, notes):
     _seed_months(conn)
     cut = dt.datetime(2020, 3, 1, tzinfo=UTC)
