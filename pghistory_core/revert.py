@@ -11,8 +11,8 @@ Undoing a context (:func:`revert_context`)
 -------------------------------------------
 
 The events of the context are read from every given tracking. Per tracked table, one
-tracking that mirrors every column is the *source* (one that also records every insert,
-update and delete is preferred). For each object the context touched, the revert works
+tracking that mirrors every column is the *source* (one that holds events of the context,
+then one that also records every insert, update and delete, is preferred). For each object the context touched, the revert works
 out two states from the source's events:
 
 - **before** the context: absent if its first event in the context is an insert; the
@@ -754,7 +754,11 @@ def _plan(
         if not with_events:
             continue
         touched = True
-        source, reasons = _choose_source(table_trackings)
+        # Among the trackings that recorded the context first: one installed after it (a
+        # second event table added later) holds none of its events.
+        source, reasons = _choose_source(with_events)
+        if source is None:
+            source, reasons = _choose_source(table_trackings)
         if source is None:
             problems.append(
                 f"{table}: no tracking mirrors every column, so its rows cannot be written back ({' | '.join(reasons)})"

@@ -130,3 +130,18 @@ def test_a_row_re_created_while_the_revert_runs_is_a_conflict(conn, dsn, related
         ph.revert_context(conn, related, ctx)
     ph.revert_context(conn, related, ctx, force=True)
     assert contents(conn)["users"] == [(5, "orig@example.com")]
+
+
+def test_an_event_table_added_after_the_context_does_not_hide_it(conn, related):
+    conn.execute("INSERT INTO users VALUES (1, 'a@example.com')")
+    ctx = job(conn, ("UPDATE users SET email = 'b@example.com' WHERE id = 1",))
+    audit = ph.Tracking(
+        USERS, (ph.InsertEvent("a_insert"), ph.UpdateEvent("a_update"), ph.DeleteEvent("a_delete")), event_table="users_audit"
+    )
+    ph.install(conn, [*related, audit])  # a second full tracking, which never saw the context
+    # Whichever order the trackings come in, the one holding the context's events is used.
+    plan = ph.revert_context(conn, [audit, *related], ctx)
+    assert [(op.kind, op.model, op.values) for op in plan.operations] == [
+        ("update", "public.users_event", {"id": 1, "email": "a@example.com"})
+    ]
+    assert contents(conn)["users"] == [(1, "a@example.com")]
