@@ -11,17 +11,20 @@ gone), each batch in its own transaction (a savepoint inside the caller's transa
 With ``skip_existing`` (the default) a row that already has an event in the event table is
 skipped, so a backfill that stopped half-way can simply be run again.
 
-Concurrent writers. A batch first locks its rows (``FOR SHARE``), waiting for transactions
-changing them, then, in a second statement (a new snapshot under READ COMMITTED), writes
-their events with ``INSERT ... SELECT``. So an event never holds values older than an
-update or delete that committed before it: without the lock, a batch passing a row while
-an uncommitted update or delete held it recorded the old row *after* that change's event,
-and the row read as unchanged, or as existing after its delete. A row changed while its
-batch waited has that change's event and is skipped; a row deleted meanwhile is not
-recorded; a row inserted while the backfill runs is recorded by its trigger only (with
-``skip_existing=False``, an insert committed before its batch passes gets both events).
-Writers of the batch's rows wait for the batch to commit. The lock needs the UPDATE
-privilege on the table, as ``SELECT ... FOR SHARE`` always does.
+Concurrent writers. A batch finds where its rows end (key order, no lock), locks the rows
+of that key range (``FOR SHARE``, through the primary key's index), waiting for
+transactions changing them, then, in a further statement (a new snapshot under READ
+COMMITTED), writes their events with ``INSERT ... SELECT``. So an event never holds values
+older than an update or delete that committed before it: without the lock, a batch passing
+a row while an uncommitted update or delete held it recorded the old row *after* that
+change's event, and the row read as unchanged, or as existing after its delete. A row
+changed while its batch waited has that change's event and is skipped; a row deleted
+meanwhile is not recorded; a row inserted while the backfill runs is recorded by its
+trigger only (with ``skip_existing=False``, an insert committed before its batch passes
+gets both events). Writers of the batch's rows wait for the batch to commit; one that
+locks rows of the batch in descending key order can deadlock with it, and Postgres then
+fails one of the two (usually the batch: run the backfill again, it resumes). The lock
+needs the UPDATE privilege on the table, as ``SELECT ... FOR SHARE`` always does.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pghistory_core.render import ATTACH_CONTEXT_FUNCTION, event_insert_head, ev
 from pghistory_core.spec import DENORMALIZED, FK, Tracking
 from pghistory_core.sql import JSON
 
-__all__ = ["BackfillResult", "backfill", "backfill_lock_sql", "backfill_write_sql"]
+__all__ = ["BackfillResult", "backfill", "backfill_lock_sql", "backfill_range_sql", "backfill_write_sql"]
 
 #: Rows per batch by default: a few MB of events per transaction.
 BATCH_SIZE = 10_000
@@ -80,53 +83,68 @@ def _key_types(tracking: Tracking) -> list[str]:
     return [mirror_type(tracking.table.column(k).type) for k in tracking.table.primary_key]
 
 
-def backfill_lock_sql(tracking: Tracking, after: tuple[str, ...] | None, batch_size: int) -> sql.Composable:
-    """A batch's first statement: the next *batch_size* keys after the key *after* (None:
-    from the start), in key order, and a ``FOR SHARE`` lock on those rows.
+def _key_bound(tracking: Tracking, values: tuple[str, ...], what: str) -> sql.Composable:
+    """``(k1, k2) <op> (CAST(v1 AS t1), ...)``'s right side, from a key sent as text."""
+    keys = tracking.table.primary_key
+    if len(values) != len(keys):
+        raise ConfigurationError(f"{tracking.table.qualified_name}: {what} needs {len(keys)} values, got {values!r}")
+    return sql.join(", ", [sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t)) for v, t in zip(values, _key_types(tracking))])
 
-    Returns one row: ``(keys in the batch, last key as a text array, then per key column
-    the locked rows' values as a text array)``. A row a concurrent transaction is changing
-    is waited for; a row it deleted, or whose key it moved out of the batch, is not locked
-    (its own events record it). Keys travel as text (cast back to each key column's type),
-    so any key type Postgres can order works, whatever the driver makes of its values.
+
+def backfill_range_sql(tracking: Tracking, after: tuple[str, ...] | None, batch_size: int) -> sql.Composable:
+    """A batch's first statement: where the next *batch_size* rows after the key *after*
+    (None: from the start) end, in key order (an index range scan, no lock).
+
+    Returns one row ``(rows in the batch, last key as a text array)``. Keys travel as text
+    (cast back to each key column's type), so any key type Postgres can order works,
+    whatever the driver makes of its values.
     """
     _check(tracking, None, batch_size, False)
     keys = [sql.Identifier(k) for k in tracking.table.primary_key]
-    table = sql.Identifier(tracking.table.schema, tracking.table.name)
     key_list = sql.join(", ", keys)
     where: sql.Composable = sql.SQL("")
     if after is not None:
-        if len(after) != len(keys):
-            raise ConfigurationError(f"{tracking.table.qualified_name}: a key after which to continue needs {len(keys)} values, got {after!r}")
-        bounds = [sql.SQL("CAST({} AS {})").format(sql.Literal(v), sql.SQL(t)) for v, t in zip(after, _key_types(tracking))]
-        where = sql.SQL(" WHERE ({}) > ({})").format(key_list, sql.join(", ", bounds))
-    row_keys = sql.join(", ", [_ROW + sql.SQL(".") + k for k in keys])
+        where = sql.SQL(" WHERE ({}) > ({})").format(key_list, _key_bound(tracking, after, "a key after which to continue"))
     # Qualified: an unqualified name in ORDER BY would mean the text output column.
     descending = sql.join(", ", [_BATCH + sql.SQL(".") + k + sql.SQL(" DESC") for k in keys])
     last = sql.join(", ", [_BATCH + sql.SQL(".") + k + sql.SQL("::text") for k in keys])
-    in_order = sql.join(", ", [_LOCKED + sql.SQL(".") + k for k in keys])
-    locked = sql.join(
-        ", ",
-        [sql.SQL("(SELECT array_agg({}.{}::text ORDER BY {}) FROM {})").format(_LOCKED, k, in_order, _LOCKED) for k in keys],
-    )
     return sql.SQL(
-        "WITH {batch} AS MATERIALIZED (SELECT {keys} FROM {table}{where} ORDER BY {keys} LIMIT {size}), "
-        "{locked} AS MATERIALIZED (SELECT {row_keys} FROM {table} AS {row} WHERE ({row_keys}) IN "
-        "(SELECT {keys} FROM {batch}) FOR SHARE OF {row}) "
-        "SELECT (SELECT count(*) FROM {batch}), "
-        "(SELECT ARRAY[{last}] FROM {batch} ORDER BY {descending} LIMIT 1), {locked_arrays}"
+        "WITH {batch} AS MATERIALIZED (SELECT {keys} FROM {table}{where} ORDER BY {keys} LIMIT {size}) "
+        "SELECT (SELECT count(*) FROM {batch}), (SELECT ARRAY[{last}] FROM {batch} ORDER BY {descending} LIMIT 1)"
     ).format(
         batch=_BATCH,
         keys=key_list,
-        table=table,
+        table=sql.Identifier(tracking.table.schema, tracking.table.name),
         where=where,
         size=sql.Literal(batch_size),
-        locked=_LOCKED,
-        row_keys=row_keys,
-        row=_ROW,
         last=last,
         descending=descending,
-        locked_arrays=locked,
+    )
+
+
+def backfill_lock_sql(tracking: Tracking, after: tuple[str, ...] | None, last: tuple[str, ...]) -> sql.Composable:
+    """A batch's second statement: lock (``FOR SHARE``) the rows whose key is after *after*
+    (None: from the start) and up to *last*, through the primary key's index.
+
+    Returns one row: per key column, the locked rows' values as a text array, in key
+    order. A row a concurrent transaction is changing is waited for; a row it deleted, or
+    whose key it moved out of the range, is not locked (its own events record it).
+    """
+    keys = [sql.Identifier(k) for k in tracking.table.primary_key]
+    key_list = sql.join(", ", keys)
+    where = sql.SQL("({}) <= ({})").format(key_list, _key_bound(tracking, last, "the last key of a batch"))
+    if after is not None:
+        where = sql.SQL("({}) > ({}) AND ").format(key_list, _key_bound(tracking, after, "a key after which to continue")) + where
+    in_order = sql.join(", ", [_LOCKED + sql.SQL(".") + k for k in keys])
+    return sql.SQL("WITH {locked} AS MATERIALIZED (SELECT {keys} FROM {table} WHERE {where} FOR SHARE) SELECT {arrays}").format(
+        locked=_LOCKED,
+        keys=key_list,
+        table=sql.Identifier(tracking.table.schema, tracking.table.name),
+        where=where,
+        arrays=sql.join(
+            ", ",
+            [sql.SQL("(SELECT array_agg({}.{}::text ORDER BY {}) FROM {})").format(_LOCKED, k, in_order, _LOCKED) for k in keys],
+        ),
     )
 
 
@@ -217,12 +235,14 @@ def backfill(
     after: tuple[str, ...] | None = None
     while True:
         with db.transaction(conn):
-            found, last, *locked = db.fetch_all(conn, backfill_lock_sql(tracking, after, batch_size))[0]
+            found, last = db.fetch_all(conn, backfill_range_sql(tracking, after, batch_size))[0]
             written = held = 0
-            if isinstance(locked[0], list):  # NULL when every row of the batch is gone
-                keys = [[str(v) for v in values] for values in locked if isinstance(values, list)]
-                held = len(keys[0])
-                written = int(str(db.fetch_all(conn, backfill_write_sql(tracking, label, keys, skip_existing))[0][0]))
+            if isinstance(last, list):  # NULL when no row is left
+                locked = db.fetch_all(conn, backfill_lock_sql(tracking, after, tuple(str(v) for v in last)))[0]
+                if isinstance(locked[0], list):  # NULL when every row of the range is gone
+                    keys = [[str(v) for v in values] for values in locked if isinstance(values, list)]
+                    held = len(keys[0])
+                    written = int(str(db.fetch_all(conn, backfill_write_sql(tracking, label, keys, skip_existing))[0][0]))
         read = int(str(found))
         if not read or not isinstance(last, list):
             break

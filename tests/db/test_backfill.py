@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 import pghistory_core as ph
-from pghistory_core import history
+from pghistory_core import history, sql
+from pghistory_core.backfill import backfill_lock_sql, backfill_range_sql, backfill_write_sql
 from tests.db.helpers import events, run_until_it_waits, track
 
 
@@ -208,3 +209,23 @@ def test_rows_changed_while_a_batch_passes_are_recorded_as_they_became(conn, dsn
     now = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     as_of = [(v.values["id"], v.values["bal"]) for v in history.table_as_of(conn, [tracking], "acct", now)]
     assert as_of == conn.execute("SELECT id, bal FROM acct ORDER BY id").fetchall()
+
+
+def test_each_batch_reads_only_its_key_range_through_the_primary_key(conn):
+    # A batch must cost the same at the end of a large table as at its start: every
+    # statement of a batch reads the batch's key range through the index, never the table.
+    conn.execute("CREATE TABLE big (id integer PRIMARY KEY, v text)")
+    conn.execute("INSERT INTO big SELECT g, 'x' FROM generate_series(1, 300000) g")
+    conn.execute("ANALYZE big")
+    tracking = _tracking(ph.Table("big", (ph.Column("id", "integer"), ph.Column("v", "text"))))
+    track(conn, tracking)
+    statements = [
+        backfill_range_sql(tracking, ("150000",), 10_000),
+        backfill_lock_sql(tracking, ("150000",), ("160000",)),
+        backfill_write_sql(tracking, "backfill", [[str(i) for i in range(150_001, 160_001)]]),
+    ]
+    for statement in statements:
+        with conn.transaction():
+            plan = "\n".join(row[0] for row in conn.execute(sql.render(sql.SQL("EXPLAIN ") + statement)).fetchall())
+            assert "Seq Scan on big " not in plan, plan  # the tracked table (its event table is empty)
+            assert "big_pkey on big" in plan, plan
